@@ -1,0 +1,49 @@
+"""The exceptions arkit raises on purpose.
+
+::
+
+    ArkitError                 anything the user can fix; the CLI prints one line, exit code 2
+     +-- InputError            an unreadable or invalid volume, label table or curve file
+     +-- LessonError           a lesson source or bundle that fails its schema or checks
+     +-- SessionError          an unknown, expired or ended classroom session
+     +-- DependencyError       an optional dependency that is not installed
+
+Bad arguments to library functions stay ``ValueError`` / ``TypeError``: those are bugs in
+the caller, not in the user's data. A traceback from the CLI means a bug in arkit.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class ArkitError(Exception):
+    """Base class: a problem the user can fix, told in one line."""
+
+
+class InputError(ArkitError):
+    """An input file (volume, label table, curves) that cannot be used.
+
+    ``path`` is the path as the user gave it; the message is ``<path>: <problem>``.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, problem: str):
+        self.path = None if path is None else str(path)
+        self.problem = problem
+        where = f"{self.path}: " if self.path else ""
+        super().__init__(f"{where}{problem}")
+
+
+class LessonError(ArkitError):
+    """A lesson source or bundle that fails validation."""
+
+
+class SessionError(ArkitError):
+    """A classroom session that cannot be joined or controlled."""
+
+
+class DependencyError(ArkitError):
+    """An optional dependency is missing; the message says how to install it."""
+
+    def __init__(self, package: str, purpose: str):
+        super().__init__(f"{purpose} needs the Python package '{package}': pip install {package}")

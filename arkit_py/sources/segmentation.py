@@ -1,0 +1,69 @@
+"""What every reader returns: label layers on one voxel grid, the grid's voxel -> RAS mm
+affine, and what each label is.
+
+No file names, header text or patient data travel in a Segmentation: readers keep only
+geometry, label values, structure names and colours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..structures import Structure
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One labelled structure.
+
+    label : int, the value in its layer (unique across layers).
+    structure : the canonical (or user ``other``) structure it maps to.
+    layer : index into ``Segmentation.layers``.
+    """
+
+    label: int
+    structure: Structure
+    layer: int = 0
+
+
+@dataclass
+class Segmentation:
+    """Label layers sharing one grid.
+
+    layers : list of (I, J, K) unsigned int arrays, 0 = background. Most inputs have one
+        layer; 3D Slicer's layered ``.seg.nrrd`` (overlapping segments) has several. Label
+        values are unique across layers.
+    affine : (4, 4) float, voxel index (i, j, k, 1) -> RAS mm.
+    segments : label -> Segment, for every non-zero label that is present or named.
+    body_label : the label that fills the body envelope (the phantom's soft tissue), drawn
+        as the translucent ``body`` structure around all others; None when the input has
+        no such filler.
+    """
+
+    layers: list[np.ndarray]
+    affine: np.ndarray
+    segments: dict[int, Segment] = field(default_factory=dict)
+    body_label: int | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.layers[0].shape)  # type: ignore[return-value]
+
+    @property
+    def voxel_volume_ml(self) -> float:
+        """Volume of one voxel in mL (= cm^3), from the affine's determinant."""
+        return abs(float(np.linalg.det(self.affine[:3, :3]))) / 1000.0
+
+    def voxel_counts(self) -> dict[int, int]:
+        """label -> number of voxels, over all layers (one pass per layer, not per label)."""
+        total = np.zeros(1, dtype=np.int64)
+        for layer in self.layers:
+            step = max(1, (1 << 22) // max(1, layer[0].size))  # slabs of ~4M voxels: bincount widens to int64
+            for start in range(0, layer.shape[0], step):
+                values = np.bincount(layer[start:start + step].ravel())
+                if len(values) > len(total):
+                    total = np.pad(total, (0, len(values) - len(total)))
+                total[: len(values)] += values
+        return {int(label): int(total[label]) for label in np.flatnonzero(total) if label}
