@@ -1,0 +1,231 @@
+"""Decimation of a boundary complex to a shared triangle budget, with bounded error.
+
+The complex is cut into patches, one per pair of labels that meet. Each patch is
+simplified by meshoptimizer's quadric simplifier with its border locked, so the curves
+where three labels meet stay identical in every patch that shares them and neighbouring
+structures still meet without gaps after decimation. All patches share one absolute error
+tolerance (mm), found by bisection as the smallest that fits the triangle budget; a
+patch's tolerance is also capped at a fraction of its own size, so small structures keep
+enough triangles to stay recognisable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import meshoptimizer as mo
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DecimateOptions:
+    """budget : total triangles over all patches (None = no decimation).
+    relative_cap : a patch's tolerance is at most this fraction of its bounding-box diagonal.
+    min_error_mm / max_error_mm : the bisection's range for the shared tolerance.
+    """
+
+    budget: int | None = 100_000
+    relative_cap: float = 0.01
+    min_error_mm: float | None = None  # None: a tenth of the voxel (set by build_meshes)
+    max_error_mm: float = 20.0
+    bisection_steps: int = 14
+
+
+@dataclass
+class Patch:
+    key: tuple[int, int]  # (a, b): faces oriented from a into b
+    vertices: np.ndarray  # (n, 3) float32, mm
+    faces: np.ndarray  # (m, 3) uint32, local indices
+    global_ids: np.ndarray  # (n,) int64, index into the complex's vertices
+    size_mm: float
+
+
+@dataclass
+class Simplified:
+    faces: np.ndarray  # (m, 3) int64, global vertex indices
+    error_mm: float
+
+
+def split_patches(vertices_mm: np.ndarray, faces: np.ndarray, pairs: np.ndarray) -> list[Patch]:
+    """Group faces by the unordered label pair they separate, orienting each group from
+    its lower label to its higher one."""
+    lo = np.minimum(pairs[:, 0], pairs[:, 1])
+    hi = np.maximum(pairs[:, 0], pairs[:, 1])
+    flipped = pairs[:, 0] != lo
+    faces = faces.copy()
+    faces[flipped] = faces[flipped][:, ::-1]
+    key = lo * (int(hi.max()) + 1) + hi
+    order = np.argsort(key, kind="stable")
+    bounds = np.flatnonzero(np.diff(key[order])) + 1
+    patches = []
+    for group in np.split(order, bounds):
+        f = faces[group]
+        ids, local = np.unique(f, return_inverse=True)
+        v = vertices_mm[ids].astype(np.float32)
+        size = float(np.linalg.norm(v.max(0) - v.min(0))) if len(v) else 0.0
+        patches.append(Patch((int(lo[group[0]]), int(hi[group[0]])), v, local.reshape(-1, 3).astype(np.uint32), ids, size))
+    return patches
+
+
+def simplify_patch(patch: Patch, error_mm: float, floor_triangles: int = 16) -> Simplified:
+    tolerance = max(error_mm, 1e-6)
+    indices = patch.faces.ravel()
+    destination = np.zeros(indices.size, dtype=np.uint32)
+    result = np.zeros(1, dtype=np.float32)
+    count = mo.simplify(
+        destination, indices, patch.vertices,
+        target_index_count=min(indices.size, 3 * floor_triangles), target_error=tolerance,
+        options=mo.SIMPLIFY_LOCK_BORDER | mo.SIMPLIFY_ERROR_ABSOLUTE, result_error=result,
+    )
+    local = destination[:count].reshape(-1, 3)
+    return Simplified(patch.global_ids[local], float(result[0]))
+
+
+def _reduced(patch: Patch, result: Simplified) -> Patch:
+    ids, local = np.unique(result.faces, return_inverse=True)
+    position = np.searchsorted(patch.global_ids, ids)
+    return Patch(patch.key, patch.vertices[position], local.reshape(-1, 3).astype(np.uint32), ids, patch.size_mm)
+
+
+def decimate(patches: list[Patch], options: DecimateOptions = DecimateOptions()) -> tuple[list[Simplified], float]:
+    """Simplify all patches with one shared tolerance that fits ``options.budget``.
+
+    A first pass at ``min_error_mm`` drops the flat redundancy of voxel-scale meshes; the
+    bisection then works on that lighter mesh. Returns the simplified patches (same order)
+    and the tolerance used (mm; 0 = untouched).
+    """
+    total = sum(len(p.faces) for p in patches)
+    if options.budget is None or total <= options.budget:
+        return [Simplified(p.global_ids[p.faces.astype(np.int64)], 0.0) for p in patches], 0.0
+
+    with ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1))) as pool:
+        def run(eps: float, source: list[Patch]) -> list[Simplified]:
+            def one(p: Patch) -> Simplified:
+                return simplify_patch(p, min(eps, options.relative_cap * p.size_mm) if p.size_mm else eps)
+            return list(pool.map(one, source))
+
+        if options.min_error_mm is None:
+            options = dataclasses.replace(options, min_error_mm=0.05)
+        first = run(options.min_error_mm, patches)
+        if sum(len(s.faces) for s in first) <= options.budget:
+            return first, options.min_error_mm
+        light = [_reduced(p, r) for p, r in zip(patches, first)]
+        best = run(options.max_error_mm, light)
+        best_eps = options.max_error_mm
+        if sum(len(s.faces) for s in best) > options.budget:
+            log.warning("decimate: budget %d not reached within %.1f mm of error", options.budget, options.max_error_mm)
+            return list(pool.map(lambda p: simplify_patch(p, options.max_error_mm), light)), options.max_error_mm
+        lo, hi = math.log(options.min_error_mm), math.log(options.max_error_mm)
+        for _ in range(options.bisection_steps):
+            mid = 0.5 * (lo + hi)
+            trial = run(math.exp(mid), light)
+            count = sum(len(s.faces) for s in trial)
+            if count <= options.budget:
+                best, best_eps, hi = trial, math.exp(mid), mid
+                if count >= 0.98 * options.budget:
+                    break
+            else:
+                lo = mid
+    return best, best_eps
+
+
+def _signed_volume(vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray) -> float:
+    a, b, c = (vertices[faces[:, i]] - origin for i in range(3))
+    return float(np.einsum("ij,ij->", a, np.cross(b, c))) / 6.0
+
+
+def _free_vertices(faces: np.ndarray) -> np.ndarray:
+    """Vertices not on a border or non-manifold edge of ``faces`` (those stay put)."""
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    stride = int(edges.max()) + 1
+    key, counts = np.unique(edges[:, 0] * stride + edges[:, 1], return_counts=True)
+    odd = key[counts != 2]
+    locked = np.concatenate([odd // stride, odd % stride])
+    return np.setdiff1d(np.unique(faces), locked)
+
+
+def _vertex_normals(vertices: np.ndarray, faces: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, float]:
+    """Unit area-weighted normals at ``free`` vertices and the area they carry (a third of
+    their incident faces' area)."""
+    a, b, c = (vertices[faces[:, i]] for i in range(3))
+    n = np.cross(b - a, c - a)  # length = 2 x face area
+    acc = np.zeros((len(free), 3))
+    index = np.full(int(faces.max()) + 1, -1)
+    index[free] = np.arange(len(free))
+    for i in range(3):
+        slot = index[faces[:, i]]
+        ok = slot >= 0
+        np.add.at(acc, slot[ok], n[ok])
+    length = np.linalg.norm(acc, axis=1, keepdims=True)
+    return acc / np.maximum(length, 1e-12), float(length.sum()) / 6.0
+
+
+def restore_volumes(vertices: np.ndarray, reference: np.ndarray, patches: list[Patch],
+                    simplified: list[Simplified], *, free_labels: set[int] = frozenset(), rounds: int = 3) -> None:
+    """Move patches' free vertices along their normals so that every closed structure
+    encloses the volume it enclosed at ``reference`` positions (the voxel-exact surface);
+    in place on ``vertices``.
+
+    Moving patch p's free vertices by d_p toward its higher label grows the lower label by
+    about A_p d_p and shrinks the higher one as much. One equation per structure, one
+    unknown per patch: the smallest area-weighted displacements that restore every
+    structure's volume (least norm). Labels in ``free_labels`` (background, the body
+    filler) are not held to a volume. Borders (junction curves) never move, so shared
+    boundaries stay shared. Smoothing and decimation bias volumes (decimation cuts chords
+    across convex surfaces); this removes the bias without undoing either.
+    """
+    if not patches:
+        return
+    origin = reference.mean(axis=0)
+    labels = sorted({k for p in patches for k in p.key} - set(free_labels))
+    row = {label: i for i, label in enumerate(labels)}
+    frees = [(_free_vertices(r.faces) if len(r.faces) else np.zeros(0, np.int64)) for r in simplified]
+
+    def contributions(points, which):
+        vol = np.zeros(len(labels))
+        for p, faces in zip(patches, which):
+            if len(faces) == 0:
+                continue
+            c = _signed_volume(points, faces, origin)
+            if p.key[0] in row:
+                vol[row[p.key[0]]] += c
+            if p.key[1] in row:
+                vol[row[p.key[1]]] -= c
+        return vol
+
+    target = contributions(reference, [p.global_ids[p.faces.astype(np.int64)] for p in patches])
+    for _ in range(rounds):
+        current = contributions(vertices, [r.faces for r in simplified])
+        need = target - current
+        if np.all(np.abs(need) <= 1e-6 * np.maximum(np.abs(target), 1.0)):
+            return
+        normals, areas = [], np.zeros(len(patches))
+        m = np.zeros((len(labels), len(patches)))
+        for j, (p, r, free) in enumerate(zip(patches, simplified, frees)):
+            if len(free) == 0:
+                normals.append(None)
+                continue
+            unit, area = _vertex_normals(vertices, r.faces, free)
+            normals.append(unit)
+            areas[j] = area
+            if p.key[0] in row:
+                m[row[p.key[0]], j] += area
+            if p.key[1] in row:
+                m[row[p.key[1]], j] -= area
+        usable = areas > 0
+        if not usable.any():
+            return
+        scale = 1.0 / np.sqrt(areas[usable])
+        u = np.linalg.lstsq(m[:, usable] * scale, need, rcond=None)[0]
+        delta = np.zeros(len(patches))
+        delta[usable] = u * scale
+        for j, free in enumerate(frees):
+            if normals[j] is not None and delta[j]:
+                vertices[free] += delta[j] * normals[j]
