@@ -45,6 +45,7 @@ class Patch:
     faces: np.ndarray  # (m, 3) uint32, local indices
     global_ids: np.ndarray  # (n,) int64, index into the complex's vertices
     size_mm: float
+    weight: int = 1  # how many structure meshes draw this patch (2 where two structures meet)
 
 
 @dataclass
@@ -91,7 +92,8 @@ def simplify_patch(patch: Patch, error_mm: float, floor_triangles: int = 16) -> 
 def _reduced(patch: Patch, result: Simplified) -> Patch:
     ids, local = np.unique(result.faces, return_inverse=True)
     position = np.searchsorted(patch.global_ids, ids)
-    return Patch(patch.key, patch.vertices[position], local.reshape(-1, 3).astype(np.uint32), ids, patch.size_mm)
+    return Patch(patch.key, patch.vertices[position], local.reshape(-1, 3).astype(np.uint32), ids, patch.size_mm,
+                 patch.weight)
 
 
 def decimate(patches: list[Patch], options: DecimateOptions = DecimateOptions()) -> tuple[list[Simplified], float]:
@@ -99,9 +101,13 @@ def decimate(patches: list[Patch], options: DecimateOptions = DecimateOptions())
 
     A first pass at ``min_error_mm`` drops the flat redundancy of voxel-scale meshes; the
     bisection then works on that lighter mesh. Returns the simplified patches (same order)
-    and the tolerance used (mm; 0 = untouched).
+    and the tolerance used (mm; 0 = untouched). The budget counts triangles as drawn: a
+    patch between two structures counts twice.
     """
-    total = sum(len(p.faces) for p in patches)
+    def drawn(results: list[Simplified]) -> int:
+        return sum(len(r.faces) * p.weight for p, r in zip(patches, results))
+
+    total = sum(len(p.faces) * p.weight for p in patches)
     if options.budget is None or total <= options.budget:
         return [Simplified(p.global_ids[p.faces.astype(np.int64)], 0.0) for p in patches], 0.0
 
@@ -114,19 +120,19 @@ def decimate(patches: list[Patch], options: DecimateOptions = DecimateOptions())
         if options.min_error_mm is None:
             options = dataclasses.replace(options, min_error_mm=0.05)
         first = run(options.min_error_mm, patches)
-        if sum(len(s.faces) for s in first) <= options.budget:
+        if drawn(first) <= options.budget:
             return first, options.min_error_mm
         light = [_reduced(p, r) for p, r in zip(patches, first)]
         best = run(options.max_error_mm, light)
         best_eps = options.max_error_mm
-        if sum(len(s.faces) for s in best) > options.budget:
+        if drawn(best) > options.budget:
             log.warning("decimate: budget %d not reached within %.1f mm of error", options.budget, options.max_error_mm)
             return list(pool.map(lambda p: simplify_patch(p, options.max_error_mm), light)), options.max_error_mm
         lo, hi = math.log(options.min_error_mm), math.log(options.max_error_mm)
         for _ in range(options.bisection_steps):
             mid = 0.5 * (lo + hi)
             trial = run(math.exp(mid), light)
-            count = sum(len(s.faces) for s in trial)
+            count = drawn(trial)
             if count <= options.budget:
                 best, best_eps, hi = trial, math.exp(mid), mid
                 if count >= 0.98 * options.budget:

@@ -109,6 +109,9 @@ def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: 
     # the envelope key is negative; shift labels so split_patches sees non-negative keys
     shift = 1
     patches = split_patches(vertices, faces, pairs + shift) if len(faces) else []
+    for patch in patches:
+        a, b = (k - shift for k in patch.key)
+        patch.weight = sum(1 for k in (a, b) if k in wanted and k not in (0, body)) or 1
     if decimation.min_error_mm is None:  # first pass: a tenth of the finest voxel
         decimation = dataclasses.replace(decimation, min_error_mm=0.1 * float(spacing.min()))
     simplified, error = decimate(patches, decimation)

@@ -391,7 +391,7 @@ PARTS: tuple[Part, ...] = (
     Part("lung_left", ((3.4, 13.6), (-7.6, 7.6), (43.4, 67.6)), _lung(1)),
     Part("lung_right", ((-13.6, -3.4), (-7.6, 7.6), (43.4, 67.6)), _lung(-1)),
     Part("heart", ((-8.0, 10.5), (-11.0, 6.0), (41.0, 59.5)), _heart_parts(False), 740, True),
-    Part("esophagus", ((-1.3, 7.0), (-3.5, 3.1), (40.0, 70.1)), _esophagus),
+    Part("esophagus", ((-1.3, 6.3), (-2.8, 3.1), (39.2, 70.1)), _esophagus),
     Part("liver", ((-16.6, 16.6), (-8.1, 8.1), (26.9, 43.1)), _liver, 1830, True),
     Part("gallbladder", ((-9.0, 0.0), (-7.0, 1.0), (27.0, 39.0)), _gallbladder(2.12), 63.7, True),
     Part("stomach", _box_e(4.0, 3.0, 8.0, 8.0, -4.0, 35.0), _ellipsoid(4.0, 3.0, 8.0, 8.0, -4.0, 35.0), 402, True),

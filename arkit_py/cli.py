@@ -1,0 +1,133 @@
+"""The ``arkit`` command: a thin shell over the library.
+
+Every ArkitError becomes one line on stderr and exit code 2; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+from . import __version__
+from .errors import ArkitError, InputError
+
+DEFAULT_INPUT = "phantom:mird-adult"
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: a reader never
+    sees half a file, and a failure leaves no output behind."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InputError(path, "output folder does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".arkit-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class Progress:
+    """Step names with elapsed seconds on stderr, unless quiet."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.start = time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        if not self.quiet:
+            print(f"arkit: {step} ({time.perf_counter() - self.start:.1f} s)", file=sys.stderr, flush=True)
+
+
+def cmd_hologram(args: argparse.Namespace) -> int:
+    from .scene.hologram import HologramOptions, build_hologram
+    from .sources.load import load_segmentation
+
+    progress = Progress(args.quiet or args.json)
+    t = time.perf_counter()
+    progress("reading " + ("phantom" if args.input.startswith("phantom:") else "input"))
+    seg = load_segmentation(args.input, labels=args.labels)
+    read_s = time.perf_counter() - t
+    if args.triangles is not None and args.triangles < 100:
+        raise InputError(args.input, f"--triangles must be at least 100, got {args.triangles}")
+    options = HologramOptions(
+        profile=args.profile, triangles=args.triangles, structures=_csv(args.structures or ""),
+        systems=_csv(args.systems or ""), compress=not args.no_compress,
+        source="phantom:mird-adult" if args.input.startswith("phantom:") else "label map",
+    )
+    result = build_hologram(seg, options, progress=progress, spec=args.input)
+    write_atomic(args.output, result.glb)
+    report = {"output": args.output, **result.report}
+    report["seconds"] = {"read": round(read_s, 3), **report["seconds"]}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    elif not args.quiet:
+        print(f"arkit: wrote {args.output}: {report['draw_calls']} structures, {report['triangles']:,} triangles, "
+              f"{report['bytes'] / 1e6:.2f} MB", file=sys.stderr)
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from .preview import run_preview
+
+    if not os.path.isfile(args.glb):
+        raise InputError(args.glb, "no such file")
+    run_preview(args.glb, host=args.host, port=args.port, open_browser=args.open)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="arkit", description="Anatomy and nuclear-medicine teaching with AR holograms.")
+    parser.add_argument("--version", action="version", version=f"arkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    h = sub.add_parser("hologram", help="turn a segmentation (or the built-in phantom) into a GLB hologram")
+    h.add_argument("input", nargs="?", default=DEFAULT_INPUT,
+                   help="NIfTI/NRRD/.seg.nrrd label map, TotalSegmentator folder, or phantom:mird-adult[?voxel=2&sex=female&walls=1]")
+    h.add_argument("-o", "--output", required=True, help="the .glb to write")
+    h.add_argument("--labels", help="label table naming and colouring labels (.ctbl, ITK-SNAP, CSV, JSON, or 'totalsegmentator')")
+    h.add_argument("--profile", choices=("phone", "hololens", "desktop"), default="phone",
+                   help="device budget: phone 100k triangles, hololens 50k, desktop 400k")
+    h.add_argument("--triangles", type=int, help="triangle budget (overrides the profile's)")
+    h.add_argument("--structures", help="comma-separated structures to include, e.g. liver,kidney_left")
+    h.add_argument("--systems", help="comma-separated systems to include, e.g. digestive,urinary")
+    h.add_argument("--no-compress", action="store_true", help="plain GLB for viewers without meshopt (Blender, Slicer)")
+    h.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    h.add_argument("--json", action="store_true", help="print a JSON report on stdout")
+    h.set_defaults(func=cmd_hologram)
+
+    p = sub.add_parser("preview", help="show a GLB in the browser (a local static page; no network)")
+    p.add_argument("glb")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--open", action="store_true", help="open the system browser")
+    p.set_defaults(func=cmd_preview)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ArkitError as error:
+        print(f"arkit: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""Writing a Document as a binary glTF 2.0 file (GLB), plain or meshopt-compressed.
+
+Layout (DESIGN.md "Holograms"): one root node ``hologram``; under it one node per system
+(``<system>_system``); under those one node per structure, named by its canonical name,
+with ``extras`` = {label, system, volume_ml, display, ...}. Uncompressed, a structure
+node carries its mesh; compressed, the mesh sits on a child ``<name>_mesh`` whose
+translation and uniform scale undo the position quantization (KHR_mesh_quantization).
+
+Compressed files store every bufferView with EXT_meshopt_compression (meshoptimizer's
+codecs through the PyPI ``meshopt`` package) and keep an uncompressed fallback buffer
+that has no data, as the extension allows. The JSON and buffers are written the same way
+every time: identical documents give identical bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from .document import Document, StructureNode
+
+POSITION_BITS = 14  # quantization grid: a 1.9 m body -> 0.12 mm steps
+
+FLOAT, UBYTE, BYTE, USHORT, UINT = 5126, 5121, 5120, 5123, 5125
+ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
+SYSTEM_ORDER = ("body", "skeletal", "respiratory", "cardiovascular", "digestive", "urinary",
+                "nervous", "endocrine", "reproductive", "lymphatic", "other")
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    compress: bool = True
+    position_bits: int = POSITION_BITS
+
+
+class _Builder:
+    """Accumulates bufferViews and accessors; ``compress`` encodes each view with meshopt."""
+
+    def __init__(self, compress: bool):
+        self.compress = compress
+        self.raw = bytearray()  # uncompressed data (the only buffer, or the fallback's layout)
+        self.packed = bytearray()  # compressed data (GLB BIN chunk when compressing)
+        self.views: list[dict] = []
+        self.accessors: list[dict] = []
+        self.decoded_checks: list[tuple[bytes, int, int, str, bytes]] = []
+
+    @staticmethod
+    def _align(buf: bytearray, n: int = 4) -> None:
+        buf.extend(b"\0" * (-len(buf) % n))
+
+    def view(self, data: np.ndarray, *, target: int | None, stride: int | None, mode: str) -> int:
+        data = np.ascontiguousarray(data)
+        raw_bytes = data.tobytes()
+        self._align(self.raw)
+        view: dict = {"buffer": 0, "byteOffset": len(self.raw), "byteLength": len(raw_bytes)}
+        if stride:
+            view["byteStride"] = stride
+        if target:
+            view["target"] = target
+        self.raw.extend(raw_bytes)
+        if self.compress:
+            import meshopt
+
+            count = len(data) if mode == "ATTRIBUTES" else data.size
+            size = data.nbytes // count
+            encoded = meshopt.encode_gltf_buffer(data.reshape(count, -1) if mode == "ATTRIBUTES" else data.ravel(), mode)
+            self._align(self.packed)
+            view["buffer"] = 1
+            view["extensions"] = {"EXT_meshopt_compression": {
+                "buffer": 0, "byteOffset": len(self.packed), "byteLength": len(encoded),
+                "byteStride": size, "count": count, "mode": mode,
+            }}
+            self.packed.extend(encoded)
+            self.decoded_checks.append((encoded, count, size, mode, raw_bytes))
+        self.views.append(view)
+        return len(self.views) - 1
+
+    def accessor(self, view: int, component: int, count: int, kind: str, *, normalized: bool = False,
+                 lo=None, hi=None) -> int:
+        acc: dict = {"bufferView": view, "componentType": component, "count": int(count), "type": kind}
+        if normalized:
+            acc["normalized"] = True
+        if lo is not None:
+            acc["min"] = [_num(v) for v in lo]
+            acc["max"] = [_num(v) for v in hi]
+        self.accessors.append(acc)
+        return len(self.accessors) - 1
+
+
+def _num(v) -> float | int:
+    v = v.item() if hasattr(v, "item") else v
+    return int(v) if isinstance(v, (int, np.integer)) else float(np.float32(v))
+
+
+def _mesh_plain(b: _Builder, s: StructureNode) -> dict:
+    g = s.geometry
+    pos = g.positions.astype(np.float32)
+    attributes = {"POSITION": b.accessor(b.view(pos, target=ARRAY_BUFFER, stride=None, mode="ATTRIBUTES"),
+                                         FLOAT, len(pos), "VEC3", lo=pos.min(0), hi=pos.max(0))}
+    if g.normals is not None:
+        nrm = g.normals.astype(np.float32)
+        attributes["NORMAL"] = b.accessor(b.view(nrm, target=ARRAY_BUFFER, stride=None, mode="ATTRIBUTES"),
+                                          FLOAT, len(nrm), "VEC3")
+    idx = g.indices.astype(np.uint16 if len(pos) < 65536 else np.uint32).ravel()
+    indices = b.accessor(b.view(idx, target=ELEMENT_ARRAY_BUFFER, stride=None, mode="TRIANGLES"),
+                         USHORT if idx.dtype == np.uint16 else UINT, len(idx), "SCALAR")
+    return {"attributes": attributes, "indices": indices}
+
+
+def quantize_positions(positions: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Integer positions on a uniform grid: (q (n, 4) uint16 with a zero pad, offset (3,),
+    step) so that positions ~= offset + step * q[:, :3]."""
+    lo = positions.min(0).astype(np.float64)
+    extent = float((positions.max(0) - lo).max()) or 1e-6
+    step = extent / ((1 << bits) - 1)
+    q = np.rint((positions - lo) / step).astype(np.uint16)
+    return np.concatenate([q, np.zeros((len(q), 1), np.uint16)], 1), lo, step
+
+
+def _mesh_compressed(b: _Builder, s: StructureNode, bits: int) -> tuple[dict, dict]:
+    """The compressed primitive and the dequantizing node transform."""
+    import meshopt
+
+    g = s.geometry
+    # vertex cache order first, then vertices in first-use order: smaller encodings
+    indices, remap, unique = meshopt.reorder_mesh(g.indices.astype(np.uint32).ravel(), True, False)
+    order = np.empty(unique, dtype=np.int64)
+    used = remap < unique
+    order[remap[used]] = np.flatnonzero(used)
+    positions = g.positions[order]
+    q, lo, step = quantize_positions(positions, bits)
+    attributes = {"POSITION": b.accessor(b.view(q, target=ARRAY_BUFFER, stride=8, mode="ATTRIBUTES"),
+                                         USHORT, len(q), "VEC3", lo=q[:, :3].min(0), hi=q[:, :3].max(0))}
+    if g.normals is not None:
+        n = np.clip(np.rint(g.normals[order] * 127.0), -127, 127).astype(np.int8)
+        n = np.concatenate([n, np.zeros((len(n), 1), np.int8)], 1)
+        attributes["NORMAL"] = b.accessor(b.view(n, target=ARRAY_BUFFER, stride=4, mode="ATTRIBUTES"),
+                                          BYTE, len(n), "VEC3", normalized=True)
+    idx = indices.astype(np.uint16 if unique < 65536 else np.uint32)
+    acc = b.accessor(b.view(idx, target=ELEMENT_ARRAY_BUFFER, stride=None, mode="TRIANGLES"),
+                     USHORT if idx.dtype == np.uint16 else UINT, len(idx), "SCALAR")
+    transform = {"translation": [float(v) for v in lo], "scale": [float(step)] * 3}
+    return {"attributes": attributes, "indices": acc}, transform
+
+
+def _material(s: StructureNode) -> dict:
+    m = s.material
+    out: dict = {
+        "name": m.name,
+        "pbrMetallicRoughness": {
+            "baseColorFactor": [round(float(c), 6) for c in m.color] + [round(float(m.alpha), 6)],
+            "metallicFactor": 0.0,
+            "roughnessFactor": round(float(m.roughness), 6),
+        },
+    }
+    if m.alpha < 1.0:
+        out["alphaMode"] = "BLEND"
+    if m.double_sided:
+        out["doubleSided"] = True
+    if m.unlit:
+        out["extensions"] = {"KHR_materials_unlit": {}}
+    return out
+
+
+def to_glb(doc: Document, options: WriteOptions = WriteOptions()) -> bytes:
+    """The document as GLB bytes."""
+    b = _Builder(options.compress)
+    nodes: list[dict] = [{"name": "hologram", "children": []}]
+    meshes, materials = [], []
+    systems = sorted({s.system for s in doc.structures},
+                     key=lambda x: (SYSTEM_ORDER.index(x) if x in SYSTEM_ORDER else len(SYSTEM_ORDER), x))
+    system_node = {}
+    for system in systems:
+        nodes.append({"name": f"{system}_system", "children": []})
+        system_node[system] = len(nodes) - 1
+        nodes[0]["children"].append(len(nodes) - 1)
+    unlit = False
+    for s in doc.structures:
+        materials.append(_material(s))
+        unlit |= s.material.unlit
+        if options.compress:
+            primitive, transform = _mesh_compressed(b, s, options.position_bits)
+        else:
+            primitive, transform = _mesh_plain(b, s), None
+        primitive["material"] = len(materials) - 1
+        meshes.append({"name": s.name, "primitives": [primitive]})
+        node = {"name": s.name, "extras": s.extras}
+        nodes.append(node)
+        nodes[system_node[s.system]]["children"].append(len(nodes) - 1)
+        if transform is None:
+            node["mesh"] = len(meshes) - 1
+        else:
+            nodes.append({"name": f"{s.name}_mesh", "mesh": len(meshes) - 1, **transform})
+            node["children"] = [len(nodes) - 1]
+
+    used = []
+    if options.compress:
+        used += ["EXT_meshopt_compression", "KHR_mesh_quantization"]
+    if unlit:
+        used.append("KHR_materials_unlit")
+    gltf: dict = {"asset": {"version": "2.0", "generator": doc.generator}}
+    if used:
+        gltf["extensionsUsed"] = sorted(used)
+    if options.compress:
+        gltf["extensionsRequired"] = ["EXT_meshopt_compression", "KHR_mesh_quantization"]
+    gltf["scene"] = 0
+    gltf["scenes"] = [{"name": "hologram", "nodes": [0], "extras": doc.scene_extras}]
+    gltf["nodes"] = nodes
+    gltf["meshes"] = meshes
+    gltf["materials"] = materials
+    gltf["accessors"] = b.accessors
+    gltf["bufferViews"] = b.views
+    if options.compress:
+        _Builder._align(b.packed)
+        gltf["buffers"] = [
+            {"byteLength": len(b.packed)},
+            {"byteLength": len(b.raw), "extensions": {"EXT_meshopt_compression": {"fallback": True}}},
+        ]
+        binary = bytes(b.packed)
+    else:
+        _Builder._align(b.raw)
+        gltf["buffers"] = [{"byteLength": len(b.raw)}]
+        binary = bytes(b.raw)
+    if options.compress:
+        check_decoded(b.decoded_checks)
+    return glb_bytes(gltf, binary)
+
+
+def check_decoded(checks) -> None:
+    """Decode every compressed view and compare it with its source: the encoder and the
+    decoder viewers use must agree exactly (positions were quantized before encoding, and
+    ``check_geometry`` bounds that quantization against the source mesh)."""
+    import meshopt
+
+    for encoded, count, size, mode, raw in checks:
+        decoded = np.asarray(meshopt.decode_gltf_buffer(encoded, count, size, mode))
+        if mode == "TRIANGLES":  # the codec may rotate a triangle's corners (winding kept)
+            same = np.array_equal(_canonical(decoded), _canonical(np.frombuffer(raw, dtype=decoded.dtype)))
+        else:
+            same = decoded.tobytes() == raw
+        if not same:
+            raise RuntimeError(f"meshopt: a {mode} buffer of {count} elements did not decode to its source")
+
+
+def _canonical(indices: np.ndarray) -> np.ndarray:
+    """Triangles rotated so each starts at its smallest index (same winding)."""
+    t = indices.reshape(-1, 3).astype(np.int64)
+    shift = np.argmin(t, axis=1)
+    rows = np.arange(len(t))[:, None]
+    return t[rows, (shift[:, None] + np.arange(3)) % 3]
+
+
+def glb_bytes(gltf: dict, binary: bytes) -> bytes:
+    """The GLB container: 12-byte header, JSON chunk (space-padded), BIN chunk (zero-padded)."""
+    text = json.dumps(gltf, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    text += b" " * (-len(text) % 4)
+    binary += b"\0" * (-len(binary) % 4)
+    chunks = struct.pack("<II", len(text), 0x4E4F534A) + text
+    if binary:
+        chunks += struct.pack("<II", len(binary), 0x004E4942) + binary
+    return struct.pack("<III", 0x46546C67, 2, 12 + len(chunks)) + chunks
+
+
+def read_glb(data: bytes) -> tuple[dict, bytes]:
+    """(JSON, BIN chunk) of a GLB; for tests and tools."""
+    magic, version, length = struct.unpack_from("<III", data, 0)
+    if magic != 0x46546C67 or version != 2:
+        raise ValueError("not a glTF 2.0 binary")
+    offset, gltf, binary = 12, None, b""
+    while offset < length:
+        size, kind = struct.unpack_from("<II", data, offset)
+        chunk = data[offset + 8:offset + 8 + size]
+        if kind == 0x4E4F534A:
+            gltf = json.loads(chunk)
+        elif kind == 0x004E4942:
+            binary = chunk
+        offset += 8 + size
+    return gltf, binary

@@ -1,0 +1,173 @@
+"""``build_hologram``: a Segmentation in, GLB bytes and a report out.
+
+The pipeline, step by step::
+
+    select structures -> meshes (surface nets, decimation to the profile's budget,
+    volume restore) -> glTF frame and origin -> normals -> materials -> write (meshopt)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import __version__
+from ..errors import InputError
+from ..geometry.decimate import DecimateOptions
+from ..geometry.frames import bottom_centre, gltf_to_ras_mm, ras_to_gltf
+from ..geometry.meshes import build_meshes
+from ..geometry.surfaces import SurfaceOptions
+from ..sources.segmentation import Segmentation
+from ..structures import SYSTEMS, lookup, suggest
+from .document import Document, Geometry, Material, StructureNode
+from .gltf import WriteOptions, to_glb
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Device budgets (DESIGN.md "Budgets")."""
+
+    name: str
+    triangles: int
+    draw_calls: int
+    max_bytes: int
+
+
+PROFILES = {
+    "phone": Profile("phone", 100_000, 60, 3_000_000),
+    "hololens": Profile("hololens", 50_000, 40, 2_000_000),
+    "desktop": Profile("desktop", 400_000, 150, 10_000_000),
+}
+
+BODY_ALPHA = 0.22
+
+
+@dataclass(frozen=True)
+class HologramOptions:
+    profile: str = "phone"
+    triangles: int | None = None  # overrides the profile's triangle budget
+    structures: tuple[str, ...] = ()
+    systems: tuple[str, ...] = ()
+    compress: bool = True
+    source: str = "label map"  # what scene extras say the input was; never a file name
+
+
+@dataclass
+class HologramResult:
+    glb: bytes
+    document: Document
+    report: dict = field(default_factory=dict)
+
+
+def srgb_to_linear(c) -> tuple[float, float, float]:
+    c = np.asarray(c, dtype=np.float64)
+    out = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return tuple(round(float(v), 6) for v in out)  # type: ignore[return-value]
+
+
+def vertex_normals(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(n, 3) float32 unit normals, area-weighted over incident faces (never zero)."""
+    p = positions.astype(np.float64)
+    n = np.cross(p[faces[:, 1]] - p[faces[:, 0]], p[faces[:, 2]] - p[faces[:, 0]])
+    acc = np.zeros_like(p)
+    for i in range(3):
+        np.add.at(acc, faces[:, i], n)
+    length = np.linalg.norm(acc, axis=1, keepdims=True)
+    acc = np.where(length > 1e-20, acc / np.maximum(length, 1e-300), np.array([0.0, 1.0, 0.0]))
+    return acc.astype(np.float32)
+
+
+def select_labels(seg: Segmentation, structures: tuple[str, ...], systems: tuple[str, ...], spec: str) -> set[int]:
+    """Labels to export. Unknown names or systems are an InputError naming the input."""
+    by_name = {s.structure.name: label for label, s in seg.segments.items()}
+    chosen: set[int] = set()
+    for name in structures:
+        canonical = lookup(name).name
+        if canonical not in by_name:
+            hint = suggest(name)
+            present = [n for n in hint if n in by_name]
+            more = f" (did you mean {present[0]!r}?)" if present else ""
+            raise InputError(spec, f"--structures: no structure {name!r} in this input{more}")
+        chosen.add(by_name[canonical])
+    for system in systems:
+        if system not in SYSTEMS:
+            raise InputError(spec, f"--systems: unknown system {system!r} (systems: {', '.join(SYSTEMS)})")
+        found = {label for label, s in seg.segments.items() if s.structure.system == system}
+        if not found:
+            raise InputError(spec, f"--systems: no {system} structure in this input")
+        chosen |= found
+    return chosen or set(seg.segments)
+
+
+def build_hologram(seg: Segmentation, options: HologramOptions = HologramOptions(), *, progress=None,
+                   spec: str = "input") -> HologramResult:
+    """Build the hologram of ``seg``; ``spec`` names the input in error messages only."""
+    if options.profile not in PROFILES:
+        raise ValueError(f"build_hologram: profile must be one of {sorted(PROFILES)}, got {options.profile!r}")
+    profile = PROFILES[options.profile]
+    budget = options.triangles or profile.triangles
+    seconds: dict[str, float] = {}
+    labels = select_labels(seg, options.structures, options.systems, spec)
+
+    meshed = build_meshes(seg, labels=labels, surface=SurfaceOptions(),
+                          decimation=DecimateOptions(budget=budget), progress=progress)
+    seconds.update(meshed.seconds)
+    if not meshed.meshes:
+        raise InputError(spec, "no structure has voxels to mesh")
+
+    t = time.perf_counter()
+    if progress:
+        progress("writing")
+    placed = {label: ras_to_gltf(m.vertices) for label, m in meshed.meshes.items()}
+    lo = np.min([p.min(0) for p in placed.values()], axis=0)
+    hi = np.max([p.max(0) for p in placed.values()], axis=0)
+    origin = bottom_centre(lo, hi)
+    voxel_ml = seg.voxel_volume_ml
+    all_voxels = sum(meshed.voxel_counts.values())
+
+    doc = Document(generator=f"arkit {__version__}")
+    order = sorted(meshed.meshes, key=lambda label: (label != seg.body_label, label))
+    for label in order:
+        mesh = meshed.meshes[label]
+        structure = seg.segments[label].structure
+        positions = (placed[label] - origin).astype(np.float32)
+        faces = mesh.faces.astype(np.uint32)
+        count = all_voxels if label == seg.body_label else meshed.voxel_counts.get(label, 0)
+        is_body = label == seg.body_label or structure.system == "body"
+        extras = {
+            "label": int(label),
+            "system": "body" if label == seg.body_label else structure.system,
+            "volume_ml": round(count * voxel_ml, 2),
+            "display": structure.display,
+        }
+        doc.structures.append(StructureNode(
+            structure.name, extras["system"],
+            Geometry(positions, faces, vertex_normals(positions, faces)),
+            Material(structure.name, srgb_to_linear(structure.color), BODY_ALPHA if is_body else 1.0),
+            extras,
+        ))
+    doc.scene_extras = {"arkit": {
+        "version": __version__,
+        "gltf_to_ras_mm": gltf_to_ras_mm(origin),
+        "units": "m",
+        "profile": profile.name,
+        "source": options.source,
+        "max_error_mm": round(float(meshed.error_mm), 3),
+    }}
+    glb = to_glb(doc, WriteOptions(compress=options.compress))
+    seconds["write"] = time.perf_counter() - t
+
+    report = {
+        "structures": [
+            {"name": s.name, "label": s.extras["label"], "system": s.system,
+             "triangles": s.geometry.triangles, "volume_ml": s.extras["volume_ml"]}
+            for s in doc.structures
+        ],
+        "triangles": doc.triangles,
+        "draw_calls": len(doc.structures),
+        "bytes": len(glb),
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+    }
+    return HologramResult(glb, doc, report)
