@@ -207,7 +207,7 @@ def to_glb(doc: Document, options: WriteOptions = WriteOptions()) -> bytes:
     if options.compress:
         gltf["extensionsRequired"] = ["EXT_meshopt_compression", "KHR_mesh_quantization"]
     gltf["scene"] = 0
-    gltf["scenes"] = [{"name": "hologram", "nodes": [0], "extras": doc.scene_extras}]
+    gltf["scenes"] = [{"name": "arkit_scene", "nodes": [0], "extras": doc.scene_extras}]
     gltf["nodes"] = nodes
     gltf["meshes"] = meshes
     gltf["materials"] = materials
