@@ -32,6 +32,8 @@ class Geometry:
     positions: np.ndarray
     indices: np.ndarray
     normals: np.ndarray | None = None
+    colors: np.ndarray | None = None  # (n, 3) float32 linear RGB (merged structures)
+    labels: np.ndarray | None = None  # (n,) label per vertex, written as _LABEL (merged structures)
 
     @property
     def triangles(self) -> int:
@@ -40,7 +42,9 @@ class Geometry:
 
 @dataclass
 class StructureNode:
-    """One structure: a named node with extras (label, system, volume_ml, ...)."""
+    """One structure: a named node with extras (label, system, volume_ml, ...); or, where a
+    profile's draw-call budget forces it, several structures of one system merged into one
+    mesh whose vertices carry their label (extras: system, merged = [...])."""
 
     name: str
     system: str

@@ -104,10 +104,23 @@ def _mesh_plain(b: _Builder, s: StructureNode) -> dict:
         nrm = g.normals.astype(np.float32)
         attributes["NORMAL"] = b.accessor(b.view(nrm, target=ARRAY_BUFFER, stride=None, mode="ATTRIBUTES"),
                                           FLOAT, len(nrm), "VEC3")
+    _per_vertex(b, g, attributes, slice(None))
     idx = g.indices.astype(np.uint16 if len(pos) < 65536 else np.uint32).ravel()
     indices = b.accessor(b.view(idx, target=ELEMENT_ARRAY_BUFFER, stride=None, mode="TRIANGLES"),
                          USHORT if idx.dtype == np.uint16 else UINT, len(idx), "SCALAR")
     return {"attributes": attributes, "indices": indices}
+
+
+def _per_vertex(b: _Builder, g, attributes: dict, order) -> None:
+    """COLOR_0 and _LABEL of merged meshes (floats: 4-byte aligned, exact for labels)."""
+    if g.colors is not None:
+        c = np.ascontiguousarray(g.colors[order], dtype=np.float32)
+        attributes["COLOR_0"] = b.accessor(b.view(c, target=ARRAY_BUFFER, stride=None, mode="ATTRIBUTES"),
+                                           FLOAT, len(c), "VEC3")
+    if g.labels is not None:
+        lab = np.ascontiguousarray(g.labels[order], dtype=np.float32).reshape(-1, 1)
+        attributes["_LABEL"] = b.accessor(b.view(lab, target=ARRAY_BUFFER, stride=None, mode="ATTRIBUTES"),
+                                          FLOAT, len(lab), "SCALAR")
 
 
 def quantize_positions(positions: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -139,6 +152,7 @@ def _mesh_compressed(b: _Builder, s: StructureNode, bits: int) -> tuple[dict, di
         n = np.concatenate([n, np.zeros((len(n), 1), np.int8)], 1)
         attributes["NORMAL"] = b.accessor(b.view(n, target=ARRAY_BUFFER, stride=4, mode="ATTRIBUTES"),
                                           BYTE, len(n), "VEC3", normalized=True)
+    _per_vertex(b, g, attributes, order)
     idx = indices.astype(np.uint16 if unique < 65536 else np.uint32)
     acc = b.accessor(b.view(idx, target=ELEMENT_ARRAY_BUFFER, stride=None, mode="TRIANGLES"),
                      USHORT if idx.dtype == np.uint16 else UINT, len(idx), "SCALAR")

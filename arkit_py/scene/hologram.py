@@ -79,6 +79,43 @@ def vertex_normals(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return acc.astype(np.float32)
 
 
+def merge_to_budget(doc: Document, draw_calls: int) -> None:
+    """Merge the smallest structures, system by system, into one mesh per system until the
+    document fits ``draw_calls``. Merged vertices keep their structure's colour (COLOR_0)
+    and label (_LABEL), so a client can still tap and highlight them one by one."""
+    if len(doc.structures) <= draw_calls:
+        return
+    ranked = sorted(doc.structures, key=lambda s: (s.system == "body", s.extras.get("volume_ml", 0)))
+    merged: list[StructureNode] = []
+    keep = list(doc.structures)
+    while keep and len(keep) + len({s.system for s in merged}) > draw_calls:
+        smallest = next(s for s in ranked if s in keep and s.system != "body")
+        keep.remove(smallest)
+        merged.append(smallest)
+    groups: dict[str, list[StructureNode]] = {}
+    for s in merged:
+        groups.setdefault(s.system, []).append(s)
+    out = [s for s in doc.structures if s in keep]
+    for system, members in groups.items():
+        positions, normals, faces, colors, labels, offset = [], [], [], [], [], 0
+        for s in members:
+            g = s.geometry
+            positions.append(g.positions)
+            normals.append(g.normals)
+            faces.append(g.indices.astype(np.int64) + offset)
+            colors.append(np.tile(np.asarray(s.material.color, np.float32), (len(g.positions), 1)))
+            labels.append(np.full(len(g.positions), s.extras["label"], np.float32))
+            offset += len(g.positions)
+        geometry = Geometry(np.concatenate(positions), np.concatenate(faces).astype(np.uint32),
+                            np.concatenate(normals), np.concatenate(colors), np.concatenate(labels))
+        extras = {"system": system, "merged": [
+            {"name": s.name, "label": s.extras["label"], "display": s.extras["display"],
+             "volume_ml": s.extras["volume_ml"], "triangles": s.geometry.triangles} for s in members]}
+        out.append(StructureNode(f"{system}_merged", system, geometry, Material(f"{system}_merged", (1.0, 1.0, 1.0)),
+                                 extras))
+    doc.structures = out
+
+
 def select_labels(seg: Segmentation, structures: tuple[str, ...], systems: tuple[str, ...], spec: str) -> set[int]:
     """Labels to export. Unknown names or systems are an InputError naming the input."""
     by_name = {s.structure.name: label for label, s in seg.segments.items()}
@@ -148,6 +185,7 @@ def build_hologram(seg: Segmentation, options: HologramOptions = HologramOptions
             Material(structure.name, srgb_to_linear(structure.color), BODY_ALPHA if is_body else 1.0),
             extras,
         ))
+    merge_to_budget(doc, profile.draw_calls)
     doc.scene_extras = {"arkit": {
         "version": __version__,
         "gltf_to_ras_mm": gltf_to_ras_mm(origin),
@@ -159,12 +197,17 @@ def build_hologram(seg: Segmentation, options: HologramOptions = HologramOptions
     glb = to_glb(doc, WriteOptions(compress=options.compress))
     seconds["write"] = time.perf_counter() - t
 
+    rows = []
+    for s in doc.structures:
+        if "label" in s.extras:
+            rows.append({"name": s.name, "label": s.extras["label"], "system": s.system,
+                         "triangles": s.geometry.triangles, "volume_ml": s.extras["volume_ml"]})
+        else:
+            for m in s.extras["merged"]:
+                rows.append({"name": m["name"], "label": m["label"], "system": s.system,
+                             "triangles": m["triangles"], "volume_ml": m["volume_ml"], "merged_into": s.name})
     report = {
-        "structures": [
-            {"name": s.name, "label": s.extras["label"], "system": s.system,
-             "triangles": s.geometry.triangles, "volume_ml": s.extras["volume_ml"]}
-            for s in doc.structures
-        ],
+        "structures": rows,
         "triangles": doc.triangles,
         "draw_calls": len(doc.structures),
         "bytes": len(glb),
