@@ -57,9 +57,9 @@ def cmd_hologram(args: argparse.Namespace) -> int:
 
     progress = Progress(args.quiet or args.json)
     t = time.perf_counter()
-    progress("reading " + ("phantom" if args.input.startswith("phantom:") else "input"))
     seg = load_segmentation(args.input, labels=args.labels)
     read_s = time.perf_counter() - t
+    progress("read " + ("the phantom" if args.input.startswith("phantom:") else "the label volume"))
     if args.triangles is not None and args.triangles < 100:
         raise InputError(args.input, f"--triangles must be at least 100, got {args.triangles}")
     options = HologramOptions(
