@@ -49,7 +49,10 @@ def _nifti(path, data, affine=None, descrip=b""):
 
     with warnings.catch_warnings():  # nibabel warns when asked to store a singular affine
         warnings.simplefilter("ignore", RuntimeWarning)
-        img = nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.0, 1.0]) if affine is None else affine)
+        affine = np.diag([2.0, 2.0, 2.0, 1.0]) if affine is None else affine
+        img = nib.Nifti1Image(data, None)
+        img.set_sform(affine, code=1)  # sform only: a qform would refuse a singular affine
+        img.set_qform(None, code=0)
         img.header["descrip"] = descrip
         nib.save(img, str(path))
     return path
