@@ -1,0 +1,92 @@
+"""One entry point for every label volume: :func:`load_segmentation`.
+
+Readers register in :data:`READERS` (file name ending -> reader, longest ending first), so a
+new format is one function and one line. A folder is a TotalSegmentator mask folder;
+``phantom:...`` is the built-in phantom.
+
+Every reader has the signature ``reader(path, *, labels=None, default_labels=None) ->
+Segmentation``: ``labels`` names (and colours) labels over the file's own names,
+``default_labels`` only names labels the file leaves unnamed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from ..errors import InputError
+from ..structures import lookup
+from .labeltables import LabelTable, is_shipped, read_label_table
+from .nifti import read_nifti
+from .nrrd import read_nrrd
+from .segmentation import Segment, Segmentation
+from .totalseg import read_mask_folder
+
+Reader = Callable[..., Segmentation]
+
+#: (file name ending, reader), matched case-insensitively, longest ending first.
+READERS: list[tuple[str, Reader]] = [
+    (".seg.nrrd", read_nrrd),
+    (".nii.gz", read_nifti),
+    (".nii", read_nifti),
+    (".nrrd", read_nrrd),
+    (".nhdr", read_nrrd),
+]
+
+PHANTOM_PREFIX = "phantom:"
+
+
+def reader_for(path: str | os.PathLike) -> Reader:
+    """The reader for a file name, or InputError naming the formats understood."""
+    name = os.fspath(path).lower()
+    for ending, reader in sorted(READERS, key=lambda item: -len(item[0])):
+        if name.endswith(ending):
+            return reader
+    endings = ", ".join(e for e, _ in READERS)
+    raise InputError(path, f"unknown volume format: expected {endings} or a folder of TotalSegmentator masks")
+
+
+def load_segmentation(spec: str, *, labels: str | None = None) -> Segmentation:
+    """Read a label volume.
+
+    spec : a file (``.nii``, ``.nii.gz``, ``.nrrd``, ``.nhdr``, ``.seg.nrrd``), a folder of
+        TotalSegmentator masks, or ``phantom:...`` (the built-in phantom).
+    labels : a label table file (3D Slicer ``.ctbl``/``.txt``, ITK-SNAP ``.txt``/``.label``,
+        ``.csv``, ``.json``) whose names and colours override the file's, or
+        ``totalsegmentator`` for TotalSegmentator's v2 ``total`` numbering. TotalSegmentator
+        writes its own label table into its NIfTI headers; that table is kept over the
+        shipped one, as it says which task numbered the file.
+    Returns a Segmentation, affine voxel -> RAS mm. Raises InputError for bad input.
+    """
+    spec = os.fspath(spec)
+    table: LabelTable | None = None
+    defaults: LabelTable | None = None
+    if labels is not None:
+        if is_shipped(labels):
+            defaults = read_label_table(labels)
+        else:
+            table = read_label_table(labels)
+
+    if spec.startswith(PHANTOM_PREFIX):
+        from ..phantoms.mird import phantom_from_spec  # noqa: PLC0415 (the phantom is heavy)
+
+        seg = phantom_from_spec(spec)
+        return relabel(seg, table) if table else seg
+
+    if os.path.isdir(spec):
+        reader: Reader = read_mask_folder
+    elif not os.path.exists(spec):
+        raise InputError(spec, "no such file or folder")
+    else:
+        reader = reader_for(spec)
+    return reader(spec, labels=table, default_labels=defaults)
+
+
+def relabel(seg: Segmentation, table: LabelTable) -> Segmentation:
+    """A Segmentation whose segments named in ``table`` take its names and colours."""
+    segments = dict(seg.segments)
+    for label, segment in seg.segments.items():
+        if label in table:
+            name, color = table[label]
+            segments[label] = Segment(label, lookup(name, color), segment.layer)
+    return Segmentation(layers=seg.layers, affine=seg.affine, segments=segments, body_label=seg.body_label)
