@@ -166,6 +166,7 @@ def build_hologram(seg: Segmentation, options: HologramOptions = HologramOptions
 
     doc = Document(generator=f"arkit {__version__}")
     order = sorted(meshed.meshes, key=lambda label: (label != seg.body_label, label))
+    taken: set[str] = set()
     for label in order:
         mesh = meshed.meshes[label]
         structure = seg.segments[label].structure
@@ -179,10 +180,12 @@ def build_hologram(seg: Segmentation, options: HologramOptions = HologramOptions
             "volume_ml": round(count * voxel_ml, 2),
             "display": structure.display,
         }
+        name = structure.name if structure.name not in taken else f"{structure.name}_{label}"
+        taken.add(name)
         doc.structures.append(StructureNode(
-            structure.name, extras["system"],
+            name, extras["system"],
             Geometry(positions, faces, vertex_normals(positions, faces)),
-            Material(structure.name, srgb_to_linear(structure.color), BODY_ALPHA if is_body else 1.0),
+            Material(name, srgb_to_linear(structure.color), BODY_ALPHA if is_body else 1.0),
             extras,
         ))
     merge_to_budget(doc, profile.draw_calls)

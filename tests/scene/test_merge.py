@@ -38,3 +38,16 @@ def test_seventy_structures_fit_the_phone_draw_calls(tmp_path):
     assert {"COLOR_0", "_LABEL"} <= set(group["primitives"][0]["attributes"])
     groups = [n for n in gltf["nodes"] if n["name"].endswith("_merged")]
     assert {m["label"] for n in groups for m in n["extras"]["merged"]} == {s["label"] for s in merged}
+
+
+def test_two_labels_with_one_name_get_unique_node_names():
+    labels = np.zeros((20, 20, 20), np.uint8)
+    labels[2:8, 2:8, 2:8] = 1
+    labels[10:16, 10:16, 10:16] = 2
+    seg = Segmentation([labels], np.diag([2.0, 2.0, 2.0, 1.0]),
+                       {1: Segment(1, lookup("Liver")), 2: Segment(2, lookup("liver"))})
+    result = build_hologram(seg, HologramOptions(compress=False))
+    gltf, _ = read_glb(result.glb)
+    names = [n["name"] for n in gltf["nodes"]]
+    assert len(names) == len(set(names))
+    assert {"liver", "liver_2"} <= set(names)
