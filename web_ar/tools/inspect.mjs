@@ -23,6 +23,7 @@
 //           "name": str, "vertices": int, "triangles": int, "mode": str,
 //           "has_color": bool, "morph_targets": int, "morph_attributes": [str],
 //           "morph_weights": [float],     // initial influences (glTF mesh.weights)
+//           "labels": [number],           // only on merged meshes: the _LABEL values present
 //           "material": {"name", "transparent", "opacity", "type", "vertex_colors",
 //                        "depth_write", "side"}}],
 //        "bbox": {"min": [x,y,z], "max": [x,y,z]} | null}],   // subtree, world space
@@ -95,6 +96,14 @@ function describeMesh(mesh) {
   );
   const morphTargets = Math.max(0, ...morphAttributes.map((k) => geometry.morphAttributes[k].length));
   const material = Array.isArray(mesh.material) ? mesh.material[0] : mesh.material;
+  // Merged meshes carry each vertex's structure label in _LABEL (three: _label).
+  let labels;
+  const labelAttr = geometry.attributes._label;
+  if (labelAttr) {
+    const seen = new Set();
+    for (let i = 0; i < labelAttr.count; i++) seen.add(labelAttr.getX(i));
+    labels = [...seen].sort((a, b) => a - b);
+  }
   return {
     name: mesh.name,
     type: meshType(mesh),
@@ -105,6 +114,7 @@ function describeMesh(mesh) {
     morph_targets: morphTargets,
     morph_attributes: morphAttributes,
     morph_weights: (mesh.morphTargetInfluences ?? []).map(round),
+    ...(labels ? { labels } : {}),
     material: material
       ? {
           name: material.name,
