@@ -162,6 +162,29 @@ def test_merged_structures_are_listed_picked_and_highlighted_one_by_one(page, me
     assert page.console_errors == []
 
 
+def test_palette_morph_animation_recolours_the_organ(page, preview_server):
+    """The liver's COLOR_0 morph targets, driven by the weights animation, change its
+    colour on screen: blue-ish base at t=0, the yellow stop at t=1, the red stop at t=2
+    (demo_hologram: stops (0, 0, .3), (.9, .9, 0), (1, .1, 0), unlit, seen through the
+    translucent body)."""
+    from PIL import Image
+
+    open_preview(page, preview_server)
+    page.click("#play")  # pause
+    where = page.evaluate("window.__arkit.screenPosition('liver')")
+    colours = {}
+    for t in ("0", "1", "2"):
+        page.locator("#time").fill(t)
+        page.wait_for_timeout(50)
+        png = page.screenshot(clip={"x": where["x"] - 2, "y": where["y"] - 2, "width": 5, "height": 5})
+        colours[t] = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), float).reshape(-1, 3).mean(0)
+    blue, yellow, red = colours["0"], colours["1"], colours["2"]
+    assert blue[2] > blue[0] and blue[2] > blue[1]
+    assert yellow[0] > yellow[2] + 60 and yellow[1] > yellow[2] + 60
+    assert red[0] > red[1] + 60 and red[0] > red[2] + 60
+    assert page.console_errors == []
+
+
 def test_missing_file_gives_a_plain_error(page, preview_server):
     parts = urlsplit(preview_server)
     page.allowed_origins.add(f"{parts.scheme}://{parts.netloc}")
