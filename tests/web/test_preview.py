@@ -185,6 +185,21 @@ def test_palette_morph_animation_recolours_the_organ(page, preview_server):
     assert page.console_errors == []
 
 
+def test_no_webgl_gives_a_plain_error(page, preview_server):
+    page.add_init_script("""(() => {
+        const original = HTMLCanvasElement.prototype.getContext;
+        HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {
+            return /webgl/.test(kind) ? null : original.call(this, kind, ...rest);
+        };
+    })()""")
+    parts = urlsplit(preview_server)
+    page.allowed_origins.add(f"{parts.scheme}://{parts.netloc}")
+    page.goto(preview_server)
+    page.wait_for_function("() => window.__arkit && window.__arkit.error", timeout=LOAD_TIMEOUT_MS)
+    assert "cannot show 3D graphics" in page.inner_text("#status")
+    assert page.evaluate("window.__arkit.loaded") is False
+
+
 def test_missing_file_gives_a_plain_error(page, preview_server):
     parts = urlsplit(preview_server)
     page.allowed_origins.add(f"{parts.scheme}://{parts.netloc}")
