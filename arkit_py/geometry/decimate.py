@@ -35,7 +35,7 @@ class DecimateOptions:
     relative_cap: float = 0.01
     min_error_mm: float | None = None  # None: a tenth of the voxel (set by build_meshes)
     max_error_mm: float = 20.0
-    bisection_steps: int = 14
+    bisection_steps: int = 12
 
 
 @dataclass
@@ -118,7 +118,7 @@ def decimate(patches: list[Patch], options: DecimateOptions = DecimateOptions())
             return list(pool.map(one, source))
 
         if options.min_error_mm is None:
-            options = dataclasses.replace(options, min_error_mm=0.05)
+            options = dataclasses.replace(options, min_error_mm=0.1)
         first = run(options.min_error_mm, patches)
         if drawn(first) <= options.budget:
             return first, options.min_error_mm
@@ -128,17 +128,24 @@ def decimate(patches: list[Patch], options: DecimateOptions = DecimateOptions())
         if drawn(best) > options.budget:
             log.warning("decimate: budget %d not reached within %.1f mm of error", options.budget, options.max_error_mm)
             return list(pool.map(lambda p: simplify_patch(p, options.max_error_mm), light)), options.max_error_mm
-        lo, hi = math.log(options.min_error_mm), math.log(options.max_error_mm)
+        # Search the tolerance in log-log space: triangles fall roughly as 1/tolerance on
+        # smooth surfaces, so a secant step lands near the budget; bisection guards it.
+        lo_eps, lo_count = options.min_error_mm, drawn(first)  # too many triangles
+        hi_eps, hi_count = options.max_error_mm, drawn(best)  # fits
         for _ in range(options.bisection_steps):
-            mid = 0.5 * (lo + hi)
-            trial = run(math.exp(mid), light)
+            if hi_count >= 0.97 * options.budget or hi_eps / lo_eps < 1.02:
+                break
+            slope = (math.log(hi_count) - math.log(lo_count)) / (math.log(hi_eps) - math.log(lo_eps))
+            guess = math.exp(math.log(lo_eps) + (math.log(0.985 * options.budget) - math.log(lo_count)) / slope) \
+                if slope < 0 else math.sqrt(lo_eps * hi_eps)
+            span = math.log(hi_eps / lo_eps)
+            eps = min(max(guess, lo_eps * math.exp(0.05 * span)), hi_eps * math.exp(-0.05 * span))
+            trial = run(eps, light)
             count = drawn(trial)
             if count <= options.budget:
-                best, best_eps, hi = trial, math.exp(mid), mid
-                if count >= 0.98 * options.budget:
-                    break
+                best, best_eps, hi_eps, hi_count = trial, eps, eps, count
             else:
-                lo = mid
+                lo_eps, lo_count = eps, count
     return best, best_eps
 
 

@@ -66,7 +66,8 @@ def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: 
 
     t = time.perf_counter()
     for layer in seg.layers:
-        remove_islands(layer, surface.min_island_voxels)
+        remove_islands(layer, surface.min_island_voxels,
+                       skip=frozenset() if seg.body_label is None else frozenset({seg.body_label}))
     counts = seg.voxel_counts()
     seconds["islands"] = time.perf_counter() - t
 
@@ -112,8 +113,8 @@ def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: 
     for patch in patches:
         a, b = (k - shift for k in patch.key)
         patch.weight = sum(1 for k in (a, b) if k in wanted and k not in (0, body)) or 1
-    if decimation.min_error_mm is None:  # first pass: a tenth of the finest voxel
-        decimation = dataclasses.replace(decimation, min_error_mm=0.1 * float(spacing.min()))
+    if decimation.min_error_mm is None:  # first pass: a fifth of the finest voxel
+        decimation = dataclasses.replace(decimation, min_error_mm=0.2 * float(spacing.min()))
     simplified, error = decimate(patches, decimation)
     seconds["decimation"] = time.perf_counter() - t
     t = time.perf_counter()
