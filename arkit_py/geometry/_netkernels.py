@@ -131,31 +131,40 @@ def extract(labels: np.ndarray, binary: bool, skip: tuple[int, int] | None):
 
 
 @njit(cache=True, nogil=True)
-def _corners(labels, cells, binary):
-    """(v, 8) labels at each cell's corners, sorted, with repeats replaced by -1."""
+def _cell_labels(labels, cells, v, binary, out):
+    """The distinct labels at cell v's eight corners into ``out`` (sorted); their count."""
+    m = 0
+    for di in range(2):
+        for dj in range(2):
+            for dk in range(2):
+                out[m] = _label(labels, cells[v, 0] + di, cells[v, 1] + dj, cells[v, 2] + dk, binary)
+                m += 1
+    out.sort()
+    w = 1
+    for m in range(1, 8):
+        if out[m] != out[w - 1]:
+            out[w] = out[m]
+            w += 1
+    return w
+
+
+@njit(cache=True, nogil=True)
+def junctions(labels, cells, binary):
+    """(v,) bool: the cell borders three or more labels (a vertex on a junction curve)."""
     n = cells.shape[0]
-    out = np.full((n, 8), -1, np.int64)
+    out = np.zeros(n, np.bool_)
     tmp = np.empty(8, np.int64)
     for v in range(n):
-        m = 0
-        for di in range(2):
-            for dj in range(2):
-                for dk in range(2):
-                    tmp[m] = _label(labels, cells[v, 0] + di, cells[v, 1] + dj, cells[v, 2] + dk, binary)
-                    m += 1
-        tmp.sort()
-        w = 0
-        for m in range(8):
-            if m == 0 or tmp[m] != tmp[m - 1]:
-                out[v, w] = tmp[m]
-                w += 1
+        out[v] = _cell_labels(labels, cells, v, binary, tmp) > 2
     return out
 
 
 @njit(cache=True, nogil=True)
-def _adjacency(quads, corners, n):
+def _adjacency(labels, cells, quads, binary, junction):
     """CSR neighbours (offsets, ids): v's neighbours are the quad-edge neighbours u whose
-    corner labels include all of v's."""
+    corner labels include all of v's (a two-label vertex's neighbours always do: a quad
+    joins cells that all border the quad's own two labels)."""
+    n = cells.shape[0]
     deg = np.zeros(n + 1, np.int64)
     for q in range(quads.shape[0]):
         for e in range(4):
@@ -163,7 +172,7 @@ def _adjacency(quads, corners, n):
             deg[quads[q, (e + 1) % 4] + 1] += 1
     for v in range(n):
         deg[v + 1] += deg[v]
-    ids = np.empty(deg[n], np.int64)
+    ids = np.empty(deg[n], np.int32)
     fill = deg[:-1].copy()
     for q in range(quads.shape[0]):
         for e in range(4):
@@ -173,43 +182,40 @@ def _adjacency(quads, corners, n):
             fill[a] += 1
             ids[fill[b]] = a
             fill[b] += 1
-    # per vertex: sort, drop repeats and neighbours that do not border all of v's labels
     offsets = np.zeros(n + 1, np.int64)
-    out = np.empty(deg[n], np.int64)
+    mine = np.empty(8, np.int64)
+    theirs = np.empty(8, np.int64)
     w = 0
     for v in range(n):
         seg = np.sort(ids[deg[v]:deg[v + 1]])
-        distinct = 0
-        for m in range(8):
-            if corners[v, m] >= 0:
-                distinct += 1
+        nv = _cell_labels(labels, cells, v, binary, mine) if junction[v] else 0
         for s in range(seg.shape[0]):
             u = seg[s]
             if s > 0 and u == seg[s - 1]:
                 continue
             ok = True
-            if distinct > 2:  # a two-label vertex's neighbours always border both labels
-                for m in range(8):
-                    lab = corners[v, m]
-                    if lab < 0:
-                        continue
+            if nv > 2:
+                nu = _cell_labels(labels, cells, u, binary, theirs)
+                for m in range(nv):
                     found = False
-                    for r in range(8):
-                        if corners[u, r] == lab:
+                    for r in range(nu):
+                        if theirs[r] == mine[m]:
                             found = True
                             break
                     if not found:
                         ok = False
                         break
             if ok:
-                out[w] = u
+                ids[w] = u  # compact in place: w never passes deg[v]
                 w += 1
         offsets[v + 1] = w
-    return offsets, out[:w]
+    return offsets, ids[:w].copy()
 
 
 @njit(cache=True, nogil=True)
-def _taubin(x, lo, hi, offsets, ids, iterations, lam, mu):
+def _taubin(x, cells, spacing, offsets, ids, iterations, lam, mu):
+    """Taubin smoothing in place; vertex v stays in its cell: between (cell - 1) and cell
+    (padded index) times spacing."""
     n = x.shape[0]
     delta = np.zeros_like(x)
     for _ in range(iterations):
@@ -237,16 +243,16 @@ def _taubin(x, lo, hi, offsets, ids, iterations, lam, mu):
             for v in range(n):
                 for d in range(3):
                     value = x[v, d] + factor * delta[v, d]
-                    if value < lo[v, d]:
-                        value = lo[v, d]
-                    elif value > hi[v, d]:
-                        value = hi[v, d]
+                    lo = (cells[v, d] - 1) * spacing[d]
+                    hi = cells[v, d] * spacing[d]
+                    if value < lo:
+                        value = lo
+                    elif value > hi:
+                        value = hi
                     x[v, d] = value
 
 
-def smooth(labels, cells, quads, x, lo, hi, binary, iterations, lam, mu) -> None:
-    """Constrained Taubin smoothing of ``x`` (v, 3) in place, each vertex kept in [lo, hi]."""
-    corners = _corners(labels, cells, binary)
-    offsets, ids = _adjacency(quads, corners, len(cells))
-    del corners
-    _taubin(x, lo, hi, offsets, ids, iterations, lam, mu)
+def smooth(labels, cells, quads, x, spacing, binary, junction, iterations, lam, mu) -> None:
+    """Constrained Taubin smoothing of ``x`` (v, 3) in place, each vertex kept in its cell."""
+    offsets, ids = _adjacency(labels, cells, quads, binary, junction)
+    _taubin(x, cells, np.asarray(spacing, dtype=np.float64), offsets, ids, iterations, lam, mu)

@@ -180,24 +180,24 @@ def _vertex_normals(vertices: np.ndarray, faces: np.ndarray, free: np.ndarray) -
     return acc / np.maximum(length, 1e-12), float(length.sum()) / 6.0
 
 
-def restore_volumes(vertices: np.ndarray, reference: np.ndarray, patches: list[Patch],
-                    simplified: list[Simplified], *, free_labels: set[int] = frozenset(), rounds: int = 3) -> None:
-    """Move patches' free vertices along their normals so that every closed structure
-    encloses the volume it enclosed at ``reference`` positions (the voxel-exact surface);
+def restore_volumes(vertices: np.ndarray, patches: list[Patch], simplified: list[Simplified],
+                    targets: dict[int, float], *, rounds: int = 3) -> None:
+    """Move patches' free vertices along their normals so that every closed structure in
+    ``targets`` (patch key -> volume, in the vertices' units cubed) encloses that volume;
     in place on ``vertices``.
 
     Moving patch p's free vertices by d_p toward its higher label grows the lower label by
     about A_p d_p and shrinks the higher one as much. One equation per structure, one
     unknown per patch: the smallest area-weighted displacements that restore every
-    structure's volume (least norm). Labels in ``free_labels`` (background, the body
+    structure's volume (least norm). Labels not in ``targets`` (background, the body
     filler) are not held to a volume. Borders (junction curves) never move, so shared
     boundaries stay shared. Smoothing and decimation bias volumes (decimation cuts chords
     across convex surfaces); this removes the bias without undoing either.
     """
-    if not patches:
+    if not patches or not targets:
         return
-    origin = reference.mean(axis=0)
-    labels = sorted({k for p in patches for k in p.key} - set(free_labels))
+    origin = vertices[np.unique(patches[0].global_ids)].mean(axis=0)
+    labels = sorted({k for p in patches for k in p.key} & set(targets))
     row = {label: i for i, label in enumerate(labels)}
     frees = [(_free_vertices(r.faces) if len(r.faces) else np.zeros(0, np.int64)) for r in simplified]
 
@@ -213,7 +213,7 @@ def restore_volumes(vertices: np.ndarray, reference: np.ndarray, patches: list[P
                 vol[row[p.key[1]]] -= c
         return vol
 
-    target = contributions(reference, [p.global_ids[p.faces.astype(np.int64)] for p in patches])
+    target = np.array([targets[label] for label in labels])
     for _ in range(rounds):
         current = contributions(vertices, [r.faces for r in simplified])
         need = target - current

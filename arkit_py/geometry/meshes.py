@@ -17,6 +17,7 @@ import numpy as np
 
 from ..sources.segmentation import Segmentation
 from .decimate import DecimateOptions, decimate, restore_volumes, split_patches
+from .junctions import simplify_junctions
 from .surfaces import SurfaceOptions, remove_islands, surface_net
 
 log = logging.getLogger(__name__)
@@ -73,17 +74,18 @@ def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: 
 
     t = time.perf_counter()
     say("surfaces")
-    all_vertices, all_centres, all_faces, all_pairs = [], [], [], []
+    all_vertices, all_faces, all_pairs, all_junction = [], [], [], []
     offset = 0
     body = seg.body_label
     for layer in seg.layers:
         net = surface_net(layer, spacing=spacing, skip_pair=(body, 0) if body is not None else None, options=surface)
         keep = np.isin(net.pairs, list(wanted - {body})).any(axis=1)
         all_vertices.append(_to_ras(seg.affine, net.vertices))
-        all_centres.append(_to_ras(seg.affine, net.centres))
+        all_junction.append(net.junction)
         all_faces.append(net.faces[keep] + offset)
         all_pairs.append(net.pairs[keep])
         offset += len(net.vertices)
+        del net
     if body is not None and body in wanted:
         if len(seg.layers) == 1:
             union = seg.layers[0]
@@ -92,23 +94,34 @@ def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: 
             for layer in seg.layers:
                 union |= layer != 0
         net = surface_net(union, spacing=spacing, binary=True, options=surface)
+        envelope_voxels = int(np.count_nonzero(union)) if len(seg.layers) > 1 else sum(counts.values())
         all_vertices.append(_to_ras(seg.affine, net.vertices))
-        all_centres.append(_to_ras(seg.affine, net.centres))
+        all_junction.append(np.zeros(len(net.vertices), bool))
         all_faces.append(net.faces + offset)
         # envelope faces point from "inside" (1) to background (0); key them as (ENVELOPE, ...)
         pairs = np.where(net.pairs == 1, ENVELOPE, 0)
         all_pairs.append(pairs)
         offset += len(net.vertices)
+        del net
     vertices = np.concatenate(all_vertices) if all_vertices else np.zeros((0, 3))
-    centres = np.concatenate(all_centres) if all_centres else np.zeros((0, 3))
+    junction = np.concatenate(all_junction) if all_junction else np.zeros(0, bool)
+    del all_vertices, all_junction
     faces = np.concatenate(all_faces) if all_faces else np.zeros((0, 3), np.int64)
     pairs = np.concatenate(all_pairs) if all_pairs else np.zeros((0, 2), np.int64)
+    del all_faces, all_pairs
     seconds["surfaces"] = time.perf_counter() - t
 
     t = time.perf_counter()
     say("decimation")
     # the envelope key is negative; shift labels so split_patches sees non-negative keys
     shift = 1
+    drawn = len(faces) * 2  # at most: patches between two structures are drawn twice
+    if decimation.budget is not None and drawn > decimation.budget and len(faces):
+        lo, hi = np.minimum(pairs[:, 0], pairs[:, 1]) + shift, np.maximum(pairs[:, 0], pairs[:, 1]) + shift
+        faces, good = simplify_junctions(vertices, faces, lo * (int(hi.max()) + 1) + hi,
+                                         tolerance=0.5 * float(spacing.min()), max_span=6.0 * float(spacing.max()),
+                                         junction=junction)
+        faces, pairs = faces[good], pairs[good]
     patches = split_patches(vertices, faces, pairs + shift) if len(faces) else []
     for patch in patches:
         a, b = (k - shift for k in patch.key)
@@ -119,8 +132,13 @@ def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: 
     seconds["decimation"] = time.perf_counter() - t
     t = time.perf_counter()
     if surface.preserve_volume:
-        free = {0 + shift} | ({body + shift} if body is not None else set())
-        restore_volumes(vertices, centres, patches, simplified, free_labels=free)
+        # every structure keeps its voxel-count volume (the unsmoothed net encloses exactly
+        # its voxels); the body filler and the background are free
+        voxel_mm3 = abs(float(np.linalg.det(seg.affine[:3, :3])))
+        targets = {label + shift: counts.get(label, 0) * voxel_mm3 for label in wanted if label not in (0, body)}
+        if body is not None and body in wanted:
+            targets[ENVELOPE + shift] = envelope_voxels * voxel_mm3
+        restore_volumes(vertices, patches, simplified, targets)
     seconds["volume"] = time.perf_counter() - t
 
     t = time.perf_counter()

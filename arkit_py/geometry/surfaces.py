@@ -50,14 +50,16 @@ class SurfaceNet:
     faces : (m, 3) int64, triangles; each is oriented with its normal pointing from
         ``pairs[f, 0]`` into ``pairs[f, 1]``.
     pairs : (m, 2) int64, the labels on the two sides of each face (0 = background).
-    centres : (n, 3) float64, the vertices before smoothing (cell centres): the surface
+    centres : (n, 3) float32, the vertices before smoothing (cell centres): the surface
         through them encloses exactly the voxels of each label.
+    junction : (n,) bool, the vertex borders three or more labels.
     """
 
     vertices: np.ndarray
     faces: np.ndarray
     pairs: np.ndarray
     centres: np.ndarray | None = None
+    junction: np.ndarray | None = None
 
     def faces_of(self, label: int) -> np.ndarray:
         """The faces bounding ``label``, oriented outward (normals leave the label)."""
@@ -123,17 +125,19 @@ def surface_net(labels: np.ndarray, *, spacing=(1.0, 1.0, 1.0), binary: bool = F
         raise ValueError(f"surface_net: labels must be unsigned integers, got {labels.dtype}")
     quads, pairs, cells = _netkernels.extract(np.ascontiguousarray(labels), binary, skip_pair)
     if len(quads) == 0:
-        return SurfaceNet(np.zeros((0, 3)), np.zeros((0, 3), np.int32), np.zeros((0, 2), np.int32), np.zeros((0, 3)))
+        return SurfaceNet(np.zeros((0, 3)), np.zeros((0, 3), np.int32), np.zeros((0, 2), np.int32),
+                          np.zeros((0, 3), np.float32), np.zeros(0, bool))
+    labels = np.ascontiguousarray(labels)
+    junction = _netkernels.junctions(labels, cells, binary)
     # cell centre in the input's voxel index coordinates: padded min corner + 0.5 - 1
-    centre = cells.astype(np.float64) - 0.5
-    x = centre * spacing
+    x = (cells - 0.5) * spacing
     if options.smoothing_iterations > 0:
-        lo, hi = (centre - 0.5) * spacing, (centre + 0.5) * spacing
-        _netkernels.smooth(np.ascontiguousarray(labels), cells, quads, x, lo, hi, binary,
+        _netkernels.smooth(labels, cells, quads, x, spacing, binary, junction,
                            options.smoothing_iterations, options.lam, options.mu)
-        del lo, hi
+    centre = (cells - np.float32(0.5)).astype(np.float32)
     del cells
     tri = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
     del quads
     tri_pairs = np.concatenate([pairs, pairs])
-    return SurfaceNet(x / spacing, tri, tri_pairs, centre)
+    x /= spacing
+    return SurfaceNet(x, tri, tri_pairs, centre, junction)
