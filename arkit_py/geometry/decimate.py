@@ -43,35 +43,42 @@ class Patch:
     key: tuple[int, int]  # (a, b): faces oriented from a into b
     vertices: np.ndarray  # (n, 3) float32, mm
     faces: np.ndarray  # (m, 3) uint32, local indices
-    global_ids: np.ndarray  # (n,) int64, index into the complex's vertices
+    global_ids: np.ndarray  # (n,) uint32, index into the complex's vertices
     size_mm: float
     weight: int = 1  # how many structure meshes draw this patch (2 where two structures meet)
 
 
 @dataclass
 class Simplified:
-    faces: np.ndarray  # (m, 3) int64, global vertex indices
+    faces: np.ndarray  # (m, 3) uint32, global vertex indices
     error_mm: float
 
 
 def split_patches(vertices_mm: np.ndarray, faces: np.ndarray, pairs: np.ndarray) -> list[Patch]:
     """Group faces by the unordered label pair they separate, orienting each group from
-    its lower label to its higher one."""
-    lo = np.minimum(pairs[:, 0], pairs[:, 1])
-    hi = np.maximum(pairs[:, 0], pairs[:, 1])
-    flipped = pairs[:, 0] != lo
-    faces = faces.copy()
-    faces[flipped] = faces[flipped][:, ::-1]
-    key = lo * (int(hi.max()) + 1) + hi
+    its lower label to its higher one. Works group by group, so the only whole-complex
+    temporaries are a key and an ordering per face and one vertex lookup table."""
+    lo = np.minimum(pairs[:, 0], pairs[:, 1]).astype(np.int64)
+    key = lo * (int(pairs.max()) + 1) + np.maximum(pairs[:, 0], pairs[:, 1])
+    del lo
     order = np.argsort(key, kind="stable")
     bounds = np.flatnonzero(np.diff(key[order])) + 1
+    del key
+    lookup = np.empty(len(vertices_mm), dtype=np.uint32)
+    used = np.zeros(len(vertices_mm), dtype=bool)
     patches = []
     for group in np.split(order, bounds):
         f = faces[group]
-        ids, local = np.unique(f, return_inverse=True)
+        a, b = pairs[group[0]]
+        flip = pairs[group, 0] != min(a, b)
+        f[flip] = f[flip][:, ::-1]
+        used[f.ravel()] = True
+        ids = np.flatnonzero(used)
+        used[ids] = False
+        lookup[ids] = np.arange(len(ids), dtype=np.uint32)
         v = vertices_mm[ids].astype(np.float32)
         size = float(np.linalg.norm(v.max(0) - v.min(0))) if len(v) else 0.0
-        patches.append(Patch((int(lo[group[0]]), int(hi[group[0]])), v, local.reshape(-1, 3).astype(np.uint32), ids, size))
+        patches.append(Patch((int(min(a, b)), int(max(a, b))), v, lookup[f], ids.astype(np.uint32), size))
     return patches
 
 
@@ -100,7 +107,7 @@ def decimate(patches: list[Patch], options: DecimateOptions = DecimateOptions())
     """Simplify all patches with one shared tolerance that fits ``options.budget``.
 
     A first pass at ``min_error_mm`` drops the flat redundancy of voxel-scale meshes; the
-    bisection then works on that lighter mesh. Returns the simplified patches (same order)
+    search then works on that lighter mesh, which replaces each patch's own arrays. Returns the simplified patches (same order)
     and the tolerance used (mm; 0 = untouched). The budget counts triangles as drawn: a
     patch between two structures counts twice.
     """
@@ -120,9 +127,15 @@ def decimate(patches: list[Patch], options: DecimateOptions = DecimateOptions())
         if options.min_error_mm is None:
             options = dataclasses.replace(options, min_error_mm=0.1)
         first = run(options.min_error_mm, patches)
-        if drawn(first) <= options.budget:
+        first_count = drawn(first)
+        if first_count <= options.budget:
             return first, options.min_error_mm
-        light = [_reduced(p, r) for p, r in zip(patches, first)]
+        # the patches now carry the lighter mesh (callers keep only their keys and ids)
+        for p, r in zip(patches, first):
+            light = _reduced(p, r)
+            p.vertices, p.faces, p.global_ids = light.vertices, light.faces, light.global_ids
+        del first
+        light = patches
         best = run(options.max_error_mm, light)
         best_eps = options.max_error_mm
         if drawn(best) > options.budget:
@@ -130,7 +143,7 @@ def decimate(patches: list[Patch], options: DecimateOptions = DecimateOptions())
             return list(pool.map(lambda p: simplify_patch(p, options.max_error_mm), light)), options.max_error_mm
         # Search the tolerance in log-log space: triangles fall roughly as 1/tolerance on
         # smooth surfaces, so a secant step lands near the budget; bisection guards it.
-        lo_eps, lo_count = options.min_error_mm, drawn(first)  # too many triangles
+        lo_eps, lo_count = options.min_error_mm, first_count  # too many triangles
         hi_eps, hi_count = options.max_error_mm, drawn(best)  # fits
         for _ in range(options.bisection_steps):
             if hi_count >= 0.97 * options.budget or hi_eps / lo_eps < 1.02:

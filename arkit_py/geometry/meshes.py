@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..sources.segmentation import Segmentation
-from .decimate import DecimateOptions, decimate, restore_volumes, split_patches
+from .decimate import DecimateOptions, Patch, decimate, restore_volumes, simplify_patch, split_patches
 from .junctions import simplify_junctions
 from .surfaces import SurfaceOptions, remove_islands, surface_net
 
@@ -72,21 +72,63 @@ def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: 
     counts = seg.voxel_counts()
     seconds["islands"] = time.perf_counter() - t
 
-    t = time.perf_counter()
     say("surfaces")
-    all_vertices, all_faces, all_pairs, all_junction = [], [], [], []
-    offset = 0
     body = seg.body_label
+    shift = 1  # the envelope key is negative; patch keys are labels + 1
+    if decimation.min_error_mm is None:  # first pass: a fifth of the finest voxel
+        decimation = dataclasses.replace(decimation, min_error_mm=0.2 * float(spacing.min()))
+    seconds["surfaces"] = seconds["decimation"] = 0.0
+    patches: list[Patch] = []
+    stored: list[np.ndarray] = []
+    offset = 0
+    before = 0
+    prepassed = False
+
+    def add_net(net, pairs: np.ndarray, keep: np.ndarray | None) -> None:
+        """Cut one surface net into patches and, when it alone is heavy, give them their
+        first decimation pass at once, so its full-resolution arrays are freed before the
+        next net is built. Only the vertices the patches still use are kept."""
+        nonlocal offset, before, prepassed
+        t0 = time.perf_counter()
+        faces = net.faces if keep is None else net.faces[keep]
+        pairs = (pairs if keep is None else pairs[keep]) + shift
+        before += len(faces)
+        vertices = _to_ras(seg.affine, net.vertices)
+        heavy = decimation.budget is not None and 2 * len(faces) > decimation.budget
+        prepassed |= heavy
+        if heavy and net.junction is not None and net.junction.any():
+            lo, hi = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
+            faces, good = simplify_junctions(vertices, faces, lo * (int(hi.max()) + 1) + hi,
+                                             tolerance=0.5 * float(spacing.min()),
+                                             max_span=6.0 * float(spacing.max()), junction=net.junction)
+            faces, pairs = faces[good], pairs[good]
+        mine = split_patches(vertices, faces, pairs) if len(faces) else []
+        del faces, pairs
+        for patch in mine:
+            a, b = (k - shift for k in patch.key)
+            patch.weight = sum(1 for k in (a, b) if k in wanted and k not in (0, body)) or 1
+            if heavy:
+                first = simplify_patch(patch, decimation.min_error_mm)
+                ids, local = np.unique(first.faces, return_inverse=True)
+                patch.vertices = vertices[ids].astype(np.float32)
+                patch.faces = local.reshape(-1, 3).astype(np.uint32)
+                patch.global_ids = ids.astype(np.uint32)
+        used = np.unique(np.concatenate([p.global_ids for p in mine])) if mine else np.zeros(0, np.uint32)
+        for patch in mine:
+            patch.global_ids = (np.searchsorted(used, patch.global_ids) + offset).astype(np.uint32)
+        stored.append(vertices[used])
+        offset += len(used)
+        patches.extend(mine)
+        seconds["decimation"] += time.perf_counter() - t0
+
     for layer in seg.layers:
+        t = time.perf_counter()
         net = surface_net(layer, spacing=spacing, skip_pair=(body, 0) if body is not None else None, options=surface)
-        keep = np.isin(net.pairs, list(wanted - {body})).any(axis=1)
-        all_vertices.append(_to_ras(seg.affine, net.vertices))
-        all_junction.append(net.junction)
-        all_faces.append(net.faces[keep] + offset)
-        all_pairs.append(net.pairs[keep])
-        offset += len(net.vertices)
+        seconds["surfaces"] += time.perf_counter() - t
+        add_net(net, net.pairs, np.isin(net.pairs, list(wanted - {body})).any(axis=1))
         del net
     if body is not None and body in wanted:
+        t = time.perf_counter()
         if len(seg.layers) == 1:
             union = seg.layers[0]
         else:
@@ -95,41 +137,20 @@ def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: 
                 union |= layer != 0
         net = surface_net(union, spacing=spacing, binary=True, options=surface)
         envelope_voxels = int(np.count_nonzero(union)) if len(seg.layers) > 1 else sum(counts.values())
-        all_vertices.append(_to_ras(seg.affine, net.vertices))
-        all_junction.append(np.zeros(len(net.vertices), bool))
-        all_faces.append(net.faces + offset)
-        # envelope faces point from "inside" (1) to background (0); key them as (ENVELOPE, ...)
-        pairs = np.where(net.pairs == 1, ENVELOPE, 0)
-        all_pairs.append(pairs)
-        offset += len(net.vertices)
+        del union
+        seconds["surfaces"] += time.perf_counter() - t
+        # envelope faces point from "inside" (1) to background (0); key them as (ENVELOPE, 0)
+        add_net(net, np.where(net.pairs == 1, ENVELOPE, 0), None)
         del net
-    vertices = np.concatenate(all_vertices) if all_vertices else np.zeros((0, 3))
-    junction = np.concatenate(all_junction) if all_junction else np.zeros(0, bool)
-    del all_vertices, all_junction
-    faces = np.concatenate(all_faces) if all_faces else np.zeros((0, 3), np.int64)
-    pairs = np.concatenate(all_pairs) if all_pairs else np.zeros((0, 2), np.int64)
-    del all_faces, all_pairs
-    seconds["surfaces"] = time.perf_counter() - t
+    vertices = np.concatenate(stored) if stored else np.zeros((0, 3))
+    del stored
 
     t = time.perf_counter()
     say("decimation")
-    # the envelope key is negative; shift labels so split_patches sees non-negative keys
-    shift = 1
-    drawn = len(faces) * 2  # at most: patches between two structures are drawn twice
-    if decimation.budget is not None and drawn > decimation.budget and len(faces):
-        lo, hi = np.minimum(pairs[:, 0], pairs[:, 1]) + shift, np.maximum(pairs[:, 0], pairs[:, 1]) + shift
-        faces, good = simplify_junctions(vertices, faces, lo * (int(hi.max()) + 1) + hi,
-                                         tolerance=0.5 * float(spacing.min()), max_span=6.0 * float(spacing.max()),
-                                         junction=junction)
-        faces, pairs = faces[good], pairs[good]
-    patches = split_patches(vertices, faces, pairs + shift) if len(faces) else []
-    for patch in patches:
-        a, b = (k - shift for k in patch.key)
-        patch.weight = sum(1 for k in (a, b) if k in wanted and k not in (0, body)) or 1
-    if decimation.min_error_mm is None:  # first pass: a fifth of the finest voxel
-        decimation = dataclasses.replace(decimation, min_error_mm=0.2 * float(spacing.min()))
     simplified, error = decimate(patches, decimation)
-    seconds["decimation"] = time.perf_counter() - t
+    if prepassed:
+        error = max(error, decimation.min_error_mm)
+    seconds["decimation"] += time.perf_counter() - t
     t = time.perf_counter()
     if surface.preserve_volume:
         # every structure keeps its voxel-count volume (the unsmoothed net encloses exactly
@@ -162,4 +183,4 @@ def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: 
         if label in seg.segments:
             log.info("build_meshes: %s has no voxels; skipped", seg.segments[label].structure.name)
     seconds["gather"] = time.perf_counter() - t
-    return MeshResult(meshes, counts, error, seconds, len(faces))
+    return MeshResult(meshes, counts, error, seconds, before)

@@ -87,7 +87,9 @@ def remove_islands(labels: np.ndarray, min_voxels: int, *, skip: frozenset[int] 
         pieces, count = ndimage.label(mask)
         if count == 0:
             continue
-        sizes = np.bincount(pieces.ravel())
+        sizes = np.zeros(count + 1, np.int64)
+        for start in range(0, pieces.shape[0], 16):  # bincount widens to int64: a slab at a time
+            sizes += np.bincount(pieces[start:start + 16].ravel(), minlength=count + 1)
         small = np.flatnonzero(sizes[1:] < min_voxels) + 1
         if not len(small):
             continue
