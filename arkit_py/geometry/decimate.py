@@ -96,6 +96,42 @@ def simplify_patch(patch: Patch, error_mm: float, floor_triangles: int = 16) -> 
     return Simplified(patch.global_ids[local], float(result[0]))
 
 
+def _workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def prepass(patch: Patch, error_mm: float, chunk_faces: int = 300_000) -> None:
+    """First decimation pass of one patch, in place (its vertices, faces and global ids
+    become the lighter mesh's). A large patch is cut into chunks along its longest axis,
+    each simplified with the cuts locked: the simplifier's working memory stays that of a
+    chunk, and the cuts are interior again for every later pass on the whole patch."""
+    faces = patch.faces
+    if len(faces) <= chunk_faces:
+        first = simplify_patch(patch, error_mm)
+        ids = np.unique(first.faces)
+        local = np.searchsorted(patch.global_ids, ids)
+        lookup = np.searchsorted(ids, first.faces)
+        patch.vertices, patch.faces, patch.global_ids = patch.vertices[local], lookup.astype(np.uint32), ids
+        return
+    centroid = patch.vertices[faces].mean(axis=1)
+    axis = int(np.argmax(centroid.max(axis=0) - centroid.min(axis=0)))
+    order = np.argsort(centroid[:, axis], kind="stable")
+    del centroid
+    def chunk(group: np.ndarray) -> np.ndarray:
+        ids, local = np.unique(faces[group], return_inverse=True)
+        part = Patch(patch.key, patch.vertices[ids], local.reshape(-1, 3).astype(np.uint32), ids.astype(np.uint32),
+                     patch.size_mm)
+        return simplify_patch(part, error_mm).faces  # patch-local ids
+
+    # one chunk at a time: the point is to bound the simplifier's working memory
+    pieces = [chunk(group) for group in np.array_split(order, int(np.ceil(len(faces) / chunk_faces)))]
+    merged = np.concatenate(pieces)
+    ids, local = np.unique(merged, return_inverse=True)
+    patch.vertices = patch.vertices[ids]
+    patch.faces = local.reshape(-1, 3).astype(np.uint32)
+    patch.global_ids = patch.global_ids[ids]
+
+
 def _reduced(patch: Patch, result: Simplified) -> Patch:
     ids, local = np.unique(result.faces, return_inverse=True)
     position = np.searchsorted(patch.global_ids, ids)
@@ -118,7 +154,7 @@ def decimate(patches: list[Patch], options: DecimateOptions = DecimateOptions())
     if options.budget is None or total <= options.budget:
         return [Simplified(p.global_ids[p.faces.astype(np.int64)], 0.0) for p in patches], 0.0
 
-    with ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1))) as pool:
+    with ThreadPoolExecutor(_workers()) as pool:
         def run(eps: float, source: list[Patch]) -> list[Simplified]:
             def one(p: Patch) -> Simplified:
                 return simplify_patch(p, min(eps, options.relative_cap * p.size_mm) if p.size_mm else eps)
