@@ -37,3 +37,24 @@ def ellipsoid_volume(shape, centre, axes, *, spacing=1.0):
     grid = np.ogrid[tuple(slice(0, n) for n in shape)]
     d = sum(((g * spacing - c) / a) ** 2 for g, c, a in zip(grid, centre, axes))
     return d <= 1.0
+
+
+@pytest.fixture(autouse=True)
+def every_written_glb_is_valid(request):
+    """After each test, every .glb it wrote into its tmp_path goes through the Khronos
+    validator (plain files: 0 errors and 0 warnings; compressed: 0 errors). A test that
+    writes broken files on purpose is marked ``invalid_glb``."""
+    yield
+    tmp = request.node.funcargs.get("tmp_path") if hasattr(request.node, "funcargs") else None
+    if tmp is None or request.node.get_closest_marker("invalid_glb"):
+        return
+    files = sorted(tmp.rglob("*.glb"))
+    if not files:
+        return
+    from arkit_py.scene.gltf import read_glb
+    from tests.gltf_tools import assert_valid, validate_glb
+
+    reports = validate_glb(files)
+    for path, report in zip(files, reports if isinstance(reports, list) else [reports]):
+        gltf, _ = read_glb(path.read_bytes())
+        assert_valid(report, compressed="EXT_meshopt_compression" in gltf.get("extensionsUsed", []))

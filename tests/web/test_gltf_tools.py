@@ -91,6 +91,7 @@ def test_merged_meshes_report_their_labels(loaded):
     assert merged["meshes"][0]["labels"] == [2, 3]
 
 
+@pytest.mark.invalid_glb
 def test_a_file_three_js_cannot_load_raises_or_reports(tmp_path, demo_files):
     junk = tmp_path / "junk.glb"
     junk.write_bytes(b"not a glb at all")

@@ -210,3 +210,25 @@ def test_missing_file_gives_a_plain_error(page, preview_server):
     assert "not found" in state["error"]
     assert page.locator("#status").is_visible()
     assert page.blocked_requests == []
+
+
+def test_the_real_phantom_hologram_draws_offline(page, phantom_hologram):
+    """The pipeline's own compressed GLB (meshopt + quantization) in the preview page: every
+    structure listed, the liver on the viewer's left (the patient's right, facing us)."""
+    from tests.web.conftest import _serve
+
+    path, result = phantom_hologram[True]
+    server = _serve(path)
+    url = next(server)
+    try:
+        state = open_preview(page, url)
+        assert state["error"] is None and state["loaded"] is True
+        assert sorted(state["structures"]) == sorted(s.name for s in result.document.structures)
+        fraction = drawn_fraction(page.locator("#viewport canvas").screenshot())
+        assert fraction > 0.05
+        liver = page.evaluate("window.__arkit.screenPosition('liver')")
+        stomach = page.evaluate("window.__arkit.screenPosition('stomach')")
+        assert liver["x"] < stomach["x"]
+        assert page.blocked_requests == [] and page.console_errors == []
+    finally:
+        server.close()

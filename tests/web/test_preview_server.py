@@ -106,6 +106,7 @@ def test_quiet_unless_asked(glb, capfd):
         assert ("hologram.glb" in err) is log_requests
 
 
+@pytest.mark.invalid_glb
 def test_missing_or_wrong_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         preview.serve_preview(tmp_path / "missing.glb")
