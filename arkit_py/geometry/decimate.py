@@ -46,6 +46,7 @@ class Patch:
     global_ids: np.ndarray  # (n,) uint32, index into the complex's vertices
     size_mm: float
     weight: int = 1  # how many structure meshes draw this patch (2 where two structures meet)
+    locked: np.ndarray | None = None  # (n,) uint8: vertices other patches use too; never moved
 
 
 @dataclass
@@ -82,16 +83,46 @@ def split_patches(vertices_mm: np.ndarray, faces: np.ndarray, pairs: np.ndarray)
     return patches
 
 
-def simplify_patch(patch: Patch, error_mm: float, floor_triangles: int = 16) -> Simplified:
+def _simplify_locked():
+    """meshopt_simplifyWithAttributes from the meshoptimizer package's library, for its
+    per-vertex lock (the package's own wrapper cannot pass the float tolerance)."""
+    import ctypes
+
+    from meshoptimizer._loader import lib
+
+    fn = lib.meshopt_simplifyWithAttributes
+    p, n = ctypes.c_void_p, ctypes.c_size_t
+    fn.argtypes = [p, p, n, p, n, n, p, n, p, n, p, n, ctypes.c_float, ctypes.c_uint, p]
+    fn.restype = n
+    return fn
+
+
+_LOCKED = None
+
+
+def simplify_patch(patch: Patch, error_mm: float, floor_triangles: int = 16, target_triangles: int | None = None) -> Simplified:
+    """One patch simplified to ``error_mm`` (absolute), keeping its border and its locked
+    vertices; returns faces in the complex's vertex ids."""
+    global _LOCKED
     tolerance = max(error_mm, 1e-6)
-    indices = patch.faces.ravel()
+    indices = np.ascontiguousarray(patch.faces.ravel(), dtype=np.uint32)
     destination = np.zeros(indices.size, dtype=np.uint32)
     result = np.zeros(1, dtype=np.float32)
-    count = mo.simplify(
-        destination, indices, patch.vertices,
-        target_index_count=min(indices.size, 3 * floor_triangles), target_error=tolerance,
-        options=mo.SIMPLIFY_LOCK_BORDER | mo.SIMPLIFY_ERROR_ABSOLUTE, result_error=result,
-    )
+    target = min(indices.size, 3 * (target_triangles or floor_triangles))
+    options = mo.SIMPLIFY_LOCK_BORDER | mo.SIMPLIFY_ERROR_ABSOLUTE
+    if patch.locked is not None and patch.locked.any():
+        if _LOCKED is None:
+            _LOCKED = _simplify_locked()
+        positions = np.ascontiguousarray(patch.vertices, dtype=np.float32)
+        attributes = np.zeros(len(positions), np.float32)
+        weights = np.zeros(1, np.float32)
+        lock = np.ascontiguousarray(patch.locked, dtype=np.uint8)
+        count = _LOCKED(destination.ctypes.data, indices.ctypes.data, indices.size, positions.ctypes.data,
+                        len(positions), 12, attributes.ctypes.data, 4, weights.ctypes.data, 1, lock.ctypes.data,
+                        target, tolerance, options, result.ctypes.data)
+    else:
+        count = mo.simplify(destination, indices, patch.vertices, target_index_count=target,
+                            target_error=tolerance, options=options, result_error=result)
     local = destination[:count].reshape(-1, 3)
     return Simplified(patch.global_ids[local], float(result[0]))
 
@@ -112,6 +143,8 @@ def prepass(patch: Patch, error_mm: float, chunk_faces: int = 300_000) -> None:
         local = np.searchsorted(patch.global_ids, ids)
         lookup = np.searchsorted(ids, first.faces)
         patch.vertices, patch.faces, patch.global_ids = patch.vertices[local], lookup.astype(np.uint32), ids
+        if patch.locked is not None:
+            patch.locked = patch.locked[local]
         return
     centroid = patch.vertices[faces].mean(axis=1)
     axis = int(np.argmax(centroid.max(axis=0) - centroid.min(axis=0)))
@@ -120,7 +153,7 @@ def prepass(patch: Patch, error_mm: float, chunk_faces: int = 300_000) -> None:
     def chunk(group: np.ndarray) -> np.ndarray:
         ids, local = np.unique(faces[group], return_inverse=True)
         part = Patch(patch.key, patch.vertices[ids], local.reshape(-1, 3).astype(np.uint32), ids.astype(np.uint32),
-                     patch.size_mm)
+                     patch.size_mm, locked=None if patch.locked is None else patch.locked[ids])
         return simplify_patch(part, error_mm).faces  # patch-local ids
 
     # one chunk at a time: the point is to bound the simplifier's working memory
@@ -130,13 +163,15 @@ def prepass(patch: Patch, error_mm: float, chunk_faces: int = 300_000) -> None:
     patch.vertices = patch.vertices[ids]
     patch.faces = local.reshape(-1, 3).astype(np.uint32)
     patch.global_ids = patch.global_ids[ids]
+    if patch.locked is not None:
+        patch.locked = patch.locked[ids]
 
 
 def _reduced(patch: Patch, result: Simplified) -> Patch:
     ids, local = np.unique(result.faces, return_inverse=True)
     position = np.searchsorted(patch.global_ids, ids)
     return Patch(patch.key, patch.vertices[position], local.reshape(-1, 3).astype(np.uint32), ids, patch.size_mm,
-                 patch.weight)
+                 patch.weight, None if patch.locked is None else patch.locked[position])
 
 
 def decimate(patches: list[Patch], options: DecimateOptions = DecimateOptions()) -> tuple[list[Simplified], float]:
@@ -169,14 +204,23 @@ def decimate(patches: list[Patch], options: DecimateOptions = DecimateOptions())
         # the patches now carry the lighter mesh (callers keep only their keys and ids)
         for p, r in zip(patches, first):
             light = _reduced(p, r)
-            p.vertices, p.faces, p.global_ids = light.vertices, light.faces, light.global_ids
+            p.vertices, p.faces, p.global_ids, p.locked = light.vertices, light.faces, light.global_ids, light.locked
         del first
         light = patches
         best = run(options.max_error_mm, light)
         best_eps = options.max_error_mm
         if drawn(best) > options.budget:
-            log.warning("decimate: budget %d not reached within %.1f mm of error", options.budget, options.max_error_mm)
-            return list(pool.map(lambda p: simplify_patch(p, options.max_error_mm), light)), options.max_error_mm
+            # the budget cannot be met within the error caps: give each patch its share of
+            # the budget instead (by triangles as drawn), small ones keeping their floor
+            log.warning("decimate: budget %d not reached within %.1f mm of error; sharing it by size",
+                        options.budget, options.max_error_mm)
+            weight = sum(len(p.faces) * p.weight for p in light)
+
+            def share(p: Patch) -> Simplified:
+                want = max(16, int(options.budget * len(p.faces) / weight))
+                return simplify_patch(p, 1e9, target_triangles=want)
+            shared = list(pool.map(share, light))
+            return shared, max(r.error_mm for r in shared)
         # Search the tolerance in log-log space: triangles fall roughly as 1/tolerance on
         # smooth surfaces, so a secant step lands near the budget; bisection guards it.
         lo_eps, lo_count = options.min_error_mm, first_count  # too many triangles

@@ -110,6 +110,16 @@ def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: 
             faces, pairs = faces[good], pairs[good]
         mine = split_patches(vertices, faces, pairs) if len(faces) else []
         del faces, pairs
+        # a vertex used by more than one patch must never move or vanish: borders are locked
+        # by the simplifier anyway, but a collapsed junction can leave a shared vertex that
+        # looks interior to one of its patches
+        uses = np.zeros(len(vertices), np.uint8)
+        for patch in mine:
+            uses[patch.global_ids] += 1
+        for patch in mine:
+            shared = uses[patch.global_ids] > 1
+            patch.locked = shared.astype(np.uint8) if shared.any() else None
+        del uses
         for patch in mine:
             a, b = (k - shift for k in patch.key)
             patch.weight = sum(1 for k in (a, b) if k in wanted and k not in (0, body)) or 1

@@ -156,3 +156,18 @@ def test_a_phantom_too_large_for_memory_is_refused(monkeypatch):
     monkeypatch.setenv("ARKIT_MAX_VOXELS", "1000")
     with pytest.raises(InputError, match="volume too large"):
         mird.phantom_from_spec("phantom:mird-adult?voxel=4")
+
+
+def test_every_structure_is_closed_at_1mm_after_decimation(phantom_1mm):
+    """At 1 mm the junction curves are long enough that the budget needs them simplified:
+    every structure must still come out closed (no holes where three labels meet)."""
+    import copy
+
+    from arkit_py.geometry.meshes import build_meshes
+    from tests.analytic import is_closed
+
+    seg = copy.deepcopy(phantom_1mm)
+    result = build_meshes(seg)
+    assert sum(len(m.faces) for m in result.meshes.values()) <= 100_000
+    open_ones = [seg.segments[label].structure.name for label, m in result.meshes.items() if not is_closed(m.faces)]
+    assert open_ones == []
