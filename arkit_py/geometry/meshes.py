@@ -155,7 +155,7 @@ def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: 
         add_net(net, np.where(net.pairs == 1, ENVELOPE, 0), None)
         del net
     vertices = np.concatenate(stored) if stored else np.zeros((0, 3))
-    del stored
+    stored.clear()  # the concatenated copy is all that is needed now
 
     t = time.perf_counter()
     say("decimation")

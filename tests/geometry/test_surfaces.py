@@ -7,7 +7,7 @@ import pytest
 
 from arkit_py.geometry.decimate import DecimateOptions
 from arkit_py.geometry.meshes import build_meshes
-from arkit_py.geometry.surfaces import remove_islands, surface_net
+from arkit_py.geometry.surfaces import SurfaceOptions, remove_islands, surface_net
 from arkit_py.sources.segmentation import Segment, Segmentation
 from arkit_py.structures import lookup
 from tests.analytic import ellipsoid_distance, is_closed, mesh_volume, surface_samples
@@ -123,7 +123,7 @@ def test_tiny_islands_are_merged_away(ellipsoid_seg):
 def test_smoothing_removes_the_staircase_and_stays_in_its_cells():
     shape = (40, 40, 40)
     mask = ellipsoid_volume(shape, (19.6, 20.2, 19.9), (12.0, 9.0, 7.0))
-    raw = surface_net(mask.astype(np.uint8), options=__import__("arkit_py.geometry.surfaces", fromlist=["x"]).SurfaceOptions(smoothing_iterations=0))
+    raw = surface_net(mask.astype(np.uint8), options=SurfaceOptions(smoothing_iterations=0))
     smooth = surface_net(mask.astype(np.uint8))
     d_raw = ellipsoid_distance(raw.vertices, (19.6, 20.2, 19.9), (12.0, 9.0, 7.0)).mean()
     d_smooth = ellipsoid_distance(smooth.vertices, (19.6, 20.2, 19.9), (12.0, 9.0, 7.0)).mean()

@@ -94,7 +94,6 @@ def test_hologram_volumes_and_surfaces_against_truth(phantom_hologram, phantom_2
     count."""
     _, result = phantom_hologram[False]
     counts = phantom_2mm.voxel_counts()
-    voxel = 2.0
     by_name = {s.structure.name: label for label, s in phantom_2mm.segments.items()}
     judged = 0
     for s in result.document.structures:
