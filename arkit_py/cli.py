@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--open", action="store_true", help="open the system browser")
     p.set_defaults(func=cmd_preview)
+
+    from .cli_tracer import add_parser as add_tracer
+
+    add_tracer(sub)
     return parser
 
 

@@ -41,6 +41,62 @@ class Geometry:
 
 
 @dataclass
+class Uptake:
+    """A structure's tracer curve as the hologram draws it.
+
+    times_s : (k,) float, real seconds after administration, strictly increasing.
+    values : (k,) float, the coloured quantity (``Legend.unit``), piecewise linear in time.
+    activity_bq : (k,) float, physical activity in the structure (not decay-corrected).
+    The colour at time t is ``Legend.color(values(t))``; ``u`` is the clipped palette position.
+    """
+
+    times_s: np.ndarray
+    values: np.ndarray
+    activity_bq: np.ndarray
+    region: str = ""
+
+    def value_at(self, t_s) -> np.ndarray:
+        return np.interp(t_s, self.times_s, self.values)
+
+
+@dataclass
+class Legend:
+    """The colour scale of an animated hologram (``scene.extras.arkit.legend``).
+
+    palette : (8, 3) float, linear RGB stops at u = 0, 1/7, ..., 1. Values map to
+    u = clip((v - vmin) / (vmax - vmin), 0, 1); real time maps linearly onto the clip:
+    clip seconds = real seconds * clip_s / real_s.
+    """
+
+    quantity: str  # "concentration" or "suv"
+    unit: str  # "kBq/mL" or "g/mL"
+    vmin: float
+    vmax: float
+    palette: np.ndarray
+    clip_s: float
+    real_s: float
+    decay_corrected: bool = False
+    scale: str = "linear"
+
+    def u(self, values) -> np.ndarray:
+        return np.clip((np.asarray(values, dtype=np.float64) - self.vmin) / (self.vmax - self.vmin), 0.0, 1.0)
+
+    def color(self, values) -> np.ndarray:
+        """(..., 3) linear RGB of values: piecewise-linear between the palette stops."""
+        u = self.u(values) * (len(self.palette) - 1)
+        i = np.minimum(np.floor(u).astype(int), len(self.palette) - 2)
+        f = (u - i)[..., None]
+        return self.palette[i] * (1 - f) + self.palette[i + 1] * f
+
+    def to_extras(self) -> dict:
+        return {
+            "quantity": self.quantity, "unit": self.unit, "min": float(self.vmin), "max": float(self.vmax),
+            "scale": self.scale, "palette": [[round(float(c), 6) for c in stop] for stop in self.palette],
+            "clip_s": float(self.clip_s), "real_s": float(self.real_s), "decay_corrected": bool(self.decay_corrected),
+        }
+
+
+@dataclass
 class StructureNode:
     """One structure: a named node with extras (label, system, volume_ml, ...); or, where a
     profile's draw-call budget forces it, several structures of one system merged into one
@@ -51,6 +107,7 @@ class StructureNode:
     geometry: Geometry
     material: Material
     extras: dict = field(default_factory=dict)
+    uptake: Uptake | None = None  # set when a tracer colours this structure
 
 
 @dataclass
@@ -58,6 +115,8 @@ class Document:
     structures: list[StructureNode] = field(default_factory=list)
     scene_extras: dict = field(default_factory=dict)
     generator: str = "arkit"
+    legend: Legend | None = None  # set when structures carry uptake (one clip, palette morph)
+    clip_name: str = "uptake"
 
     @property
     def triangles(self) -> int:

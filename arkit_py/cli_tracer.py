@@ -1,0 +1,274 @@
+"""``arkit tracer ...``: list, show, simulate, tiac, dose, extract (a thin shell)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import InputError
+from .units import UnitError, format_activity, format_time, parse_quantity
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    from .cli import write_atomic
+
+    write_atomic(path, data)
+
+
+def _voiding(model, text: str | None):
+    """Apply ``--voiding 2h`` or ``--voiding none`` to a model."""
+    if text is None:
+        return model
+    if text.strip().lower() in ("none", "off", "never"):
+        return model.with_voiding(None)
+    from .tracer.curves import parse_time
+
+    return model.with_voiding(parse_time(text, what="--voiding"))
+
+
+def _is_tracer_id(spec: str) -> bool:
+    return not spec.lower().endswith(".csv")
+
+
+def load_model(spec: str, voiding: str | None = None):
+    from .tracer.model import load_tracer
+
+    return _voiding(load_tracer(spec), voiding)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .tracer.model import library_ids, load_tracer
+
+    rows = []
+    for tracer_id in library_ids():
+        m = load_tracer(tracer_id)
+        rows.append({"id": m.id, "name": m.name, "nuclide": m.nuclide_name})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        width = max(len(r["id"]) for r in rows)
+        for r in rows:
+            print(f"{r['id']:<{width}}  {r['nuclide']:<7} {r['name']}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    m = load_model(args.tracer, args.voiding)
+    n = m.nuclide
+    tiac = m.tiac_regions()
+    if args.json:
+        out = {
+            "id": m.id, "name": m.name, "nuclide": n.name, "half_life_s": n.half_life_s,
+            "mean_life_h": n.mean_life_h, "description": m.description,
+            "regions": {r.id: {"structures": list(r.structures), "fallback": list(r.fallback),
+                               "remainder": r.remainder} for r in m.regions.values()},
+            "parameters": [{"name": p.name, "value": p.text, "source": p.source, "status": p.status, "note": p.note}
+                           for p in m.params],
+            "tiac_h": tiac, "published": m.published, "sources": m.sources,
+        }
+        print(json.dumps(out, indent=2, default=str))
+        return 0
+    print(f"{m.id}: {m.name}")
+    print(f"nuclide {n.name}: half-life {format_time(n.half_life_s)} (ICRP-107 via radioactivedecay), mean life "
+          f"{n.mean_life_h:.4g} h; per decay {n.electron_mev:.4g} MeV electrons, {n.photon_mev:.4g} MeV photons")
+    if m.description:
+        print(f"\n{m.description}")
+    print("\nregions -> structures")
+    for r in m.regions.values():
+        target = "the body (remainder)" if r.remainder else ", ".join(r.structures)
+        if r.fallback:
+            target += f" (else {', '.join(r.fallback)})"
+        print(f"  {r.id}: {target}")
+    print("\nparameters (value, source, status)")
+    unverified = 0
+    for p in m.params:
+        flag = "UNVERIFIED teaching default" if p.unverified else p.status
+        unverified += p.unverified
+        note = f"  [{p.note}]" if p.note else ""
+        print(f"  {p.name} = {p.text}   {p.source}   {flag}{note}")
+    if unverified:
+        print(f"  {unverified} of {len(m.params)} parameters are unverified teaching defaults: their primary source "
+              "was not seen (see research/nucmed.md).")
+    voiding = m.voiding.interval.text if m.voiding.interval else "none"
+    print(f"\nTIAC (h, exact, voiding every {voiding}); sum {sum(tiac.values()):.4g} h <= mean life {n.mean_life_h:.4g} h")
+    for region, value in tiac.items():
+        print(f"  {region}: {value:.4g}")
+    ours = _doses_or_none(m, tiac)
+    if m.published:
+        print("\npublished values (printed beside ours, not asserted; ours are a teaching approximation)")
+        for row in m.published:
+            organ = row.get("label") or row.get("organ") or ""
+            mine = ours.get(row.get("organ")) if ours else None
+            beside = f"   ours {mine:.3g} {row.get('unit')}" if mine is not None and row.get("quantity") == "absorbed dose" else ""
+            print(f"  {row.get('quantity')} {organ}: {row.get('value')} {row.get('unit')}   {row.get('source')} "
+                  f"({row.get('status')}){beside}")
+    print("\nsources")
+    for key, src in m.sources.items():
+        print(f"  {key}: {src.get('citation', '')} [{src.get('status', '')}]")
+    return 0
+
+
+def _doses_or_none(model, tiac) -> dict | None:
+    """Our teaching dose estimate per organ (mGy/MBq), when the dosimetry module is there."""
+    try:
+        from .tracer import dose
+    except ImportError:
+        return None
+    try:
+        return dose.published_comparison(model, tiac)
+    except AttributeError:
+        return None
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .tracer.curves import parse_activity, parse_time, write_curves_csv
+
+    m = load_model(args.tracer, args.voiding)
+    activity = parse_activity(args.activity) if args.activity else (m.activity.value if m.activity else 370e6)
+    until = parse_time(args.until, what="--until") if args.until else m.until_s
+    step = parse_time(args.step, what="--step") if args.step else until / 60
+    if step > until:
+        raise InputError(None, f"--step ({args.step}) is longer than --until ({args.until})")
+    if until / step > 1_000_000:
+        raise InputError(None, "--step is too small for --until (more than a million samples)")
+    times = m.sample_times(until, step)
+    curves = m.simulate(activity, times, decay_corrected=args.decay_corrected)
+    text = write_curves_csv(curves, time_column="time_min", unit="MBq")
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        _write_atomic(args.output, text.encode("utf-8"))
+        print(f"arkit: wrote {args.output}: {len(times)} samples to {format_time(until)}, {len(curves.regions)} regions, "
+              f"{format_activity(activity)} {m.nuclide_name}", file=sys.stderr)
+    return 0
+
+
+def _curves_input(args, *, need_activity: bool):
+    """(model or None, curves or None, nuclide, activity_bq, region list) from ID or CSV."""
+    from .tracer.curves import parse_activity, read_curves_csv
+    from .tracer.decay import nuclide
+
+    if _is_tracer_id(args.input):
+        m = load_model(args.input, getattr(args, "voiding", None))
+        activity = parse_activity(args.activity) if args.activity else (m.activity.value if m.activity else 370e6)
+        return m, None, m.nuclide, activity
+    if not args.nuclide:
+        raise InputError(args.input, "--nuclide is needed with a curves file (e.g. --nuclide F-18)")
+    n = nuclide(args.nuclide)
+    curves = read_curves_csv(args.input, unit=args.unit, decay_corrected=args.decay_corrected, nuclide=n.name)
+    if need_activity and not args.activity:
+        raise InputError(args.input, "--activity (the administered activity, e.g. 370MBq) is needed to turn "
+                                     "curves into TIACs")
+    activity = parse_activity(args.activity) if args.activity else None
+    return None, curves, n, activity
+
+
+def _tiacs(args):
+    from .tracer.tiac import tiac_from_curves
+
+    model, curves, n, activity = _curves_input(args, need_activity=True)
+    if model is not None:
+        tiac = model.tiac_regions()
+        method = dict.fromkeys(tiac, "compartment model (exact)")
+        return model, n, activity, tiac, method
+    rows = tiac_from_curves(curves, n, activity, source=args.input)
+    return None, n, activity, {r.region: r.tiac_h for r in rows}, {r.region: r.method for r in rows}
+
+
+def cmd_tiac(args: argparse.Namespace) -> int:
+    _, n, _, tiac, method = _tiacs(args)
+    if args.json:
+        print(json.dumps({"nuclide": n.name, "tiac_h": tiac, "method": method}, indent=2))
+        return 0
+    width = max(len(r) for r in tiac)
+    print(f"TIAC (h) for {n.name} (mean life {n.mean_life_h:.4g} h)")
+    for region, value in tiac.items():
+        print(f"  {region:<{width}}  {value:.5g}  {method[region]}")
+    print(f"  {'sum':<{width}}  {sum(tiac.values()):.5g}")
+    return 0
+
+
+def cmd_dose(args: argparse.Namespace) -> int:
+    from .tracer import dose
+
+    model, _n, activity, tiac, _method = _tiacs(args)
+    report = dose.report(model, tiac, activity_bq=activity, sex=args.sex)
+    if args.json:
+        print(json.dumps(report, indent=2, default=float))
+    else:
+        print(dose.format_report(report))
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from .sources.load import load_segmentation
+    from .tracer.curves import write_curves_csv
+    from .tracer.extract import extract_curves, read_dynamic_pet
+
+    pet = read_dynamic_pet(args.pet, bids=args.bids)
+    seg = load_segmentation(args.labels, labels=args.label_table)
+    curves = extract_curves(pet, seg, spec=args.labels)
+    unit = args.unit
+    if unit not in ("Bq/mL", "kBq/mL", "MBq/mL"):
+        try:
+            parse_quantity(f"1 {unit}", "concentration")
+        except UnitError:
+            raise InputError(None, f"--unit: {unit!r} is not a concentration unit (Bq/mL, kBq/mL)") from None
+    text = write_curves_csv(curves, time_column="time_min", unit=unit)
+    _write_atomic(args.output, text.encode("utf-8"))
+    warnings = curves.meta.get("warnings", [])
+    for w in warnings:
+        print(f"arkit: {w}", file=sys.stderr)
+    print(f"arkit: wrote {args.output}: {len(curves.times_s)} frames, {len(curves.regions)} structures "
+          f"({unit}{', decay-corrected' if curves.decay_corrected else ''})", file=sys.stderr)
+    return 0
+
+
+def add_parser(sub) -> None:
+    t = sub.add_parser("tracer", help="radiotracers: reference models, curves, TIACs, teaching dosimetry")
+    ts = t.add_subparsers(dest="tracer_command", required=True)
+
+    p = ts.add_parser("list", help="the tracer library")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = ts.add_parser("show", help="a tracer's model, parameters with sources, TIACs and published values")
+    p.add_argument("tracer", help="library ID (fdg, mdp, ...) or a tracer .yaml")
+    p.add_argument("--voiding", help="bladder voiding interval (e.g. 2h) or 'none'")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_show)
+
+    p = ts.add_parser("simulate", help="activity curves of a tracer model (CSV: time_min, then MBq per region)")
+    p.add_argument("tracer", help="library ID or a tracer .yaml")
+    p.add_argument("--activity", help="administered activity, e.g. 370MBq or 10 mCi (default: the tracer's)")
+    p.add_argument("--until", help="end time, e.g. 120min (default: the tracer's)")
+    p.add_argument("--step", help="sampling step, e.g. 5min (default: until/60)")
+    p.add_argument("--voiding", help="bladder voiding interval (e.g. 2h) or 'none'")
+    p.add_argument("--decay-corrected", action="store_true", help="write decay-corrected activity instead of physical")
+    p.add_argument("-o", "--output", required=True, help="CSV to write ('-' for stdout)")
+    p.set_defaults(func=cmd_simulate)
+
+    for name, func, helptext in (("tiac", cmd_tiac, "time-integrated activity coefficients (hours) per region"),
+                                 ("dose", cmd_dose, "teaching absorbed-dose estimate per organ (an approximation)")):
+        p = ts.add_parser(name, help=helptext)
+        p.add_argument("input", help="library tracer ID, a tracer .yaml, or a curves .csv")
+        p.add_argument("--nuclide", help="nuclide of a curves file, e.g. F-18")
+        p.add_argument("--activity", help="administered activity, e.g. 370MBq")
+        p.add_argument("--unit", default="MBq", help="unit of a curves file's values (MBq, kBq, Bq, mCi, ...)")
+        p.add_argument("--decay-corrected", action="store_true",
+                       help="the curves are decay-corrected (physical decay is put back before integrating)")
+        p.add_argument("--voiding", help="bladder voiding interval (e.g. 2h) or 'none'")
+        p.add_argument("--json", action="store_true")
+        if name == "dose":
+            p.add_argument("--sex", choices=("male", "female"), default="male", help="reference masses (ICRP 89)")
+        p.set_defaults(func=func)
+
+    p = ts.add_parser("extract", help="curves from a dynamic PET and a label volume (mean concentration per frame)")
+    p.add_argument("pet", help="3D/4D PET NIfTI (Bq/mL)")
+    p.add_argument("--labels", required=True, help="label volume (NIfTI, NRRD, TotalSegmentator folder, phantom:...)")
+    p.add_argument("--label-table", help="label table naming the labels")
+    p.add_argument("--bids", help="PET-BIDS JSON sidecar (default: beside the PET)")
+    p.add_argument("--unit", default="kBq/mL", help="unit of the written concentrations (default kBq/mL)")
+    p.add_argument("-o", "--output", required=True, help="CSV to write")
+    p.set_defaults(func=cmd_extract)

@@ -1,0 +1,501 @@
+"""Tracer files and the linear compartment models they describe.
+
+A tracer file (YAML; the library's are in ``arkit_py/data/tracers/``) names a nuclide, the
+source regions and the structures each maps onto, and compartments::
+
+    compartments:
+      brain: {region: brain, initial: 0.08, source: icrp128-quoted}
+      other_fast:
+        region: other
+        initial: {value: 0.075, status: derived, note: 0.30 x 0.25}
+        half_time: 12 min          # biological, to the compartment named by `to`
+        to: bladder
+      bladder: {region: urinary_bladder_contents, bladder: true}
+    voiding: {interval: 3.5 h, source: icrp53-footnote}
+
+Every parameter carries its source and status (``verified-primary``, ``verified-secondary``,
+``derived``, ``unverified``), given beside it or inherited from its compartment and the
+source's entry; ``unverified`` parameters are teaching defaults. A lecturer's own file may
+start with ``base: fdg`` and override any part (mappings merge key by key).
+
+The model: decay-corrected fractions q (one per compartment, plus ``excreted``) obey
+dq/dt = K q, where each transfer i -> j with biological half-time T adds ln 2 / T to
+K[j, i] and takes it from K[i, i]. Physical decay multiplies everything by exp(-lambda t),
+so physical fractions follow M = K - lambda I. The bladder compartment is emptied into
+``excreted`` at each void. Between voids the solution is the matrix exponential; the
+integral over a segment comes from one augmented exponential (Van Loan), and the sum over
+the infinitely many periodic voids is a geometric series of matrices, so TIACs are exact.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+import yaml
+
+from ..errors import InputError
+from ..units import UnitError, parse_quantity
+from .curves import Curves
+from .decay import Nuclide, nuclide
+
+STATUSES = ("verified-primary", "verified-secondary", "derived", "unverified", "user")
+EXCRETED = "excreted"
+TRACER_IDS = ("fdg", "mdp", "maa", "pertechnetate", "iodide-i131", "dotatate-ga68", "psma617-lu177")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One model parameter with where it comes from."""
+
+    name: str  # e.g. "compartments.brain.initial"
+    value: float  # internal units (fraction, seconds, Bq)
+    text: str  # as written ("12 min")
+    source: str
+    status: str
+    note: str = ""
+
+    @property
+    def unverified(self) -> bool:
+        return self.status == "unverified"
+
+
+@dataclass(frozen=True)
+class Transfer:
+    target: str  # compartment id or "excreted"
+    half_time: Param
+
+    @property
+    def rate(self) -> float:
+        return math.log(2) / self.half_time.value
+
+
+@dataclass(frozen=True)
+class Compartment:
+    id: str
+    region: str
+    initial: Param
+    transfers: tuple[Transfer, ...] = ()
+    bladder: bool = False
+
+
+@dataclass(frozen=True)
+class Region:
+    """A source region and the structures it maps onto (split by mass); ``fallback`` is
+    used when none of ``structures`` is present; ``remainder`` maps onto the body."""
+
+    id: str
+    structures: tuple[str, ...] = ()
+    fallback: tuple[str, ...] = ()
+    remainder: bool = False
+    display: str = ""
+
+
+@dataclass(frozen=True)
+class Voiding:
+    interval: Param | None
+    first: Param | None
+
+    def times(self, until_s: float) -> np.ndarray:
+        """Void instants in (0, until_s]."""
+        if self.interval is None:
+            return np.zeros(0)
+        first = self.first.value if self.first else self.interval.value
+        if first > until_s:
+            return np.zeros(0)
+        n = math.floor((until_s - first) / self.interval.value + 1e-9) + 1
+        return first + self.interval.value * np.arange(n)
+
+
+@dataclass
+class TracerModel:
+    id: str
+    name: str
+    nuclide_name: str
+    regions: dict[str, Region]
+    compartments: dict[str, Compartment]
+    voiding: Voiding
+    params: list[Param]
+    sources: dict[str, dict]
+    activity: Param | None = None
+    quantity: str = "concentration"
+    window: tuple[float, float] | None = None
+    until_s: float = 7200.0
+    description: str = ""
+    published: list[dict] = field(default_factory=list)
+    origin: str = ""  # the file it was read from
+
+    @property
+    def nuclide(self) -> Nuclide:
+        return nuclide(self.nuclide_name)
+
+    @property
+    def region_ids(self) -> list[str]:
+        """Regions in file order (the columns of ``simulate``)."""
+        return list(self.regions)
+
+    def with_voiding(self, interval_s: float | None, *, first_s: float | None = None) -> TracerModel:
+        """A copy with another voiding interval (None: never void)."""
+        out = copy.copy(self)
+        if interval_s is None:
+            out.voiding = Voiding(None, None)
+            return out
+        p = Param("voiding.interval", interval_s, f"{interval_s / 3600:g} h", "user", "user")
+        f = Param("voiding.first", first_s, f"{first_s / 3600:g} h", "user", "user") if first_s else None
+        out.voiding = Voiding(p, f)
+        return out
+
+    # -- the linear system -------------------------------------------------------------
+
+    def _system(self) -> tuple[list[str], np.ndarray, np.ndarray, int | None]:
+        ids = list(self.compartments) + [EXCRETED]
+        index = {c: i for i, c in enumerate(ids)}
+        k = np.zeros((len(ids), len(ids)))
+        q0 = np.zeros(len(ids))
+        bladder = None
+        for c in self.compartments.values():
+            i = index[c.id]
+            q0[i] = c.initial.value
+            if c.bladder:
+                bladder = i
+            for t in c.transfers:
+                k[index[t.target], i] += t.rate
+                k[i, i] -= t.rate
+        return ids, k, q0, bladder
+
+    def solve(self, times_s, *, decay_corrected: bool = False) -> tuple[list[str], np.ndarray]:
+        """Fractions of the administered activity in every compartment (and ``excreted``)
+        at ``times_s``: (ids, (n, c) array). Physical unless ``decay_corrected``. At a void
+        instant the value is the one just before voiding (the left limit)."""
+        times = np.asarray(times_s, dtype=np.float64)
+        if times.ndim != 1 or np.any(times < 0):
+            raise ValueError("solve: times_s must be a 1-D array of times >= 0")
+        ids, k, q0, bladder = self._system()
+        lam = 0.0 if decay_corrected else self.nuclide.decay_constant
+        m = k - lam * np.eye(len(ids))
+        voids = self.voiding.times(float(times.max()) if len(times) else 0.0) if bladder is not None else np.zeros(0)
+        out = np.zeros((len(times), len(ids)))
+        order = np.argsort(times, kind="stable")
+        state, t_state, v = q0.copy(), 0.0, 0
+        for j in order:
+            t = times[j]
+            while v < len(voids) and voids[v] < t:
+                state = _expm(m * (voids[v] - t_state)) @ state
+                t_state = voids[v]
+                state = _void(state, bladder, len(ids) - 1)
+                v += 1
+            out[j] = _expm(m * (t - t_state)) @ state
+        return ids, out
+
+    def tiac_compartments(self) -> dict[str, float]:
+        """Time-integrated activity coefficients (hours) of every compartment, from 0 to
+        infinity, exact (voiding included as an infinite periodic series)."""
+        ids, k, q0, bladder = self._system()
+        lam = self.nuclide.decay_constant
+        m = k - lam * np.eye(len(ids))
+        n = len(ids)
+        # excreted activity is outside the body: drop it from the integral but keep it in
+        # the state (so the series stays exact); lambda > 0 makes M invertible.
+        if bladder is None or self.voiding.interval is None:
+            total = -np.linalg.solve(m, q0)
+        else:
+            first = self.voiding.first.value if self.voiding.first else self.voiding.interval.value
+            period = self.voiding.interval.value
+            p1, g1 = _propagator_and_integral(m, first)
+            p, g = _propagator_and_integral(m, period)
+            void = np.eye(n)
+            void[bladder, bladder] = 0.0
+            void[n - 1, bladder] = 1.0
+            q1 = void @ p1 @ q0  # the state just after the first void
+            # sum_{j>=0} G (V P)^j q1 = G (I - V P)^-1 q1
+            total = g1 @ q0 + g @ np.linalg.solve(np.eye(n) - void @ p, q1)
+        return {c: float(total[i]) / 3600.0 for i, c in enumerate(ids) if c != EXCRETED}
+
+    def tiac_regions(self) -> dict[str, float]:
+        per = self.tiac_compartments()
+        out = dict.fromkeys(self.regions, 0.0)
+        for c in self.compartments.values():
+            out[c.region] += per[c.id]
+        return out
+
+    def simulate(self, activity_bq: float, times_s, *, decay_corrected: bool = False) -> Curves:
+        """Activity (Bq) in every region at ``times_s``."""
+        ids, q = self.solve(times_s, decay_corrected=decay_corrected)
+        regions = self.region_ids
+        values = np.zeros((len(q), len(regions)))
+        for c in self.compartments.values():
+            values[:, regions.index(c.region)] += q[:, ids.index(c.id)]
+        return Curves(np.asarray(times_s, dtype=np.float64), tuple(regions), values * activity_bq, "activity",
+                      decay_corrected, self.nuclide_name,
+                      {"tracer": self.id, "activity_bq": activity_bq,
+                       "excreted_fraction": q[:, ids.index(EXCRETED)]})
+
+    def sample_times(self, until_s: float, step_s: float, *, void_gap_s: float = 1.0) -> np.ndarray:
+        """A grid from 0 to ``until_s`` by ``step_s`` with both sides of every void (the
+        void instant, full, and ``void_gap_s`` later, emptied)."""
+        if step_s <= 0 or until_s <= 0:
+            raise ValueError("sample_times: until_s and step_s must be positive")
+        n = math.floor(until_s / step_s + 1e-9)
+        grid = list(step_s * np.arange(n + 1))
+        if grid[-1] < until_s - 1e-9:
+            grid.append(until_s)
+        if any(c.bladder for c in self.compartments.values()):
+            for v in self.voiding.times(until_s):
+                grid += [v, min(v + void_gap_s, until_s)] if v < until_s else [v]
+        return np.unique(np.round(np.asarray(grid, dtype=np.float64), 6))
+
+
+def _void(state: np.ndarray, bladder: int, excreted: int) -> np.ndarray:
+    out = state.copy()
+    out[excreted] += out[bladder]
+    out[bladder] = 0.0
+    return out
+
+
+def _expm(a: np.ndarray) -> np.ndarray:
+    from scipy.linalg import expm
+
+    return expm(a)
+
+
+def _propagator_and_integral(m: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """(exp(M dt), integral_0^dt exp(M s) ds) from one exponential of [[M, I], [0, 0]] dt."""
+    n = len(m)
+    big = np.zeros((2 * n, 2 * n))
+    big[:n, :n] = m * dt
+    big[:n, n:] = np.eye(n) * dt
+    e = _expm(big)
+    return e[:n, :n], e[:n, n:]
+
+
+# -- reading tracer files ---------------------------------------------------------------
+
+
+def library_ids() -> list[str]:
+    folder = resources.files("arkit_py") / "data" / "tracers"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+@lru_cache(maxsize=32)
+def _library_text(tracer_id: str) -> str:
+    return (resources.files("arkit_py") / "data" / "tracers" / f"{tracer_id}.yaml").read_text(encoding="utf-8")
+
+
+def load_tracer(spec: str | os.PathLike) -> TracerModel:
+    """A library tracer by ID (``fdg``) or a tracer file (``my-fdg.yaml``, may start with
+    ``base: <id>`` and override any part)."""
+    spec = str(spec)
+    if spec in library_ids():
+        return _parse(_read_yaml(_library_text(spec), f"{spec} (library)"), f"{spec} (library)", user=False)
+    if spec.endswith((".yaml", ".yml")) or os.path.sep in spec:
+        try:
+            with open(spec, encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            raise InputError(spec, "no such tracer file") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise InputError(spec, f"cannot read the tracer file ({error.__class__.__name__})") from None
+        data = _read_yaml(text, spec)
+        base = data.pop("base", None)
+        if base is not None:
+            if base not in library_ids():
+                raise InputError(spec, f"base: unknown tracer {base!r} (library: {', '.join(library_ids())})")
+            merged = _merge(_read_yaml(_library_text(base), base), data)
+            return _parse(merged, spec, user=True, overrides=data)
+        return _parse(data, spec, user=True, overrides=None)
+    import difflib
+
+    close = difflib.get_close_matches(spec, library_ids(), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise InputError(spec, f"unknown tracer{hint}; library: {', '.join(library_ids())}, or a .yaml tracer file")
+
+
+def _read_yaml(text: str, where: str) -> dict:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f"line {mark.line + 1}: " if mark else ""
+        raise InputError(where, f"{at}not valid YAML ({getattr(error, 'problem', None) or 'syntax error'})") from None
+    if not isinstance(data, dict):
+        raise InputError(where, "a tracer file must be a mapping (id, nuclide, regions, compartments, ...)")
+    return data
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _overridden(overrides: dict | None, path: tuple[str, ...]) -> bool:
+    node = overrides
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
+
+
+class _Reader:
+    def __init__(self, where: str, sources: dict, user: bool, overrides: dict | None):
+        self.where = where
+        self.sources = sources
+        self.user = user
+        self.overrides = overrides
+        self.params: list[Param] = []
+
+    def fail(self, field_name: str, problem: str):
+        raise InputError(self.where, f"{field_name}: {problem}")
+
+    def param(self, raw, name: str, kind: str, *, context: dict, path: tuple[str, ...], minimum: float | None = 0.0,
+              positive: bool = False) -> Param:
+        note = ""
+        source = context.get("source")
+        status = context.get("status")
+        value = raw
+        if isinstance(raw, dict):
+            if "value" not in raw:
+                self.fail(name, "a parameter mapping needs 'value'")
+            value = raw["value"]
+            source = raw.get("source", source)
+            status = raw.get("status", status)
+            note = str(raw.get("note", ""))
+        try:
+            number = parse_quantity(value, kind) if kind != "dimensionless" else parse_quantity(value, "dimensionless")
+        except UnitError as error:
+            self.fail(name, str(error))
+        if positive and number <= 0:
+            self.fail(name, f"must be positive, got {value!r}")
+        if minimum is not None and number < minimum:
+            self.fail(name, f"must be at least {minimum}, got {value!r}")
+        if self.overrides is not None and _overridden(self.overrides, path):
+            source, status = f"lecturer file {os.path.basename(self.where)}", "user"
+        if source is None:
+            self.fail(name, "no source (give 'source:' beside the value or on its compartment)")
+        if status is None:
+            status = self.sources.get(source, {}).get("status")
+        if status is None:
+            if self.user:
+                status = "user"
+            else:
+                self.fail(name, f"no status (give 'status:' or a status for source {source!r})")
+        if status not in STATUSES:
+            self.fail(name, f"unknown status {status!r} (one of {', '.join(STATUSES)})")
+        if source not in self.sources and status != "user":
+            self.fail(name, f"unknown source {source!r} (list it under 'sources:')")
+        p = Param(name, float(number), str(value), str(source), str(status), note)
+        self.params.append(p)
+        return p
+
+
+def _parse(data: dict, where: str, *, user: bool, overrides: dict | None = None) -> TracerModel:
+    sources = data.get("sources") or {}
+    if not isinstance(sources, dict):
+        raise InputError(where, "sources: must be a mapping of source keys")
+    r = _Reader(where, sources, user, overrides)
+    for key in ("id", "nuclide", "regions", "compartments"):
+        if key not in data:
+            r.fail(key, "missing")
+    tracer_id = str(data["id"])
+    try:
+        nuclide_name = nuclide(str(data["nuclide"])).name
+    except InputError as error:
+        r.fail("nuclide", error.problem)
+
+    regions: dict[str, Region] = {}
+    if not isinstance(data["regions"], dict) or not data["regions"]:
+        r.fail("regions", "must be a non-empty mapping")
+    for rid, spec in data["regions"].items():
+        spec = spec or {}
+        if not isinstance(spec, dict):
+            r.fail(f"regions.{rid}", "must be a mapping (structures, fallback, remainder)")
+        structures = tuple(str(s) for s in spec.get("structures", []) or [])
+        if not structures and not spec.get("remainder"):
+            r.fail(f"regions.{rid}", "needs 'structures' or 'remainder: true'")
+        regions[str(rid)] = Region(str(rid), structures, tuple(str(s) for s in spec.get("fallback", []) or []),
+                                   bool(spec.get("remainder", False)), str(spec.get("display", "")))
+
+    compartments: dict[str, Compartment] = {}
+    raw_compartments = data["compartments"]
+    if not isinstance(raw_compartments, dict) or not raw_compartments:
+        r.fail("compartments", "must be a non-empty mapping")
+    for cid, spec in raw_compartments.items():
+        cid = str(cid)
+        base = f"compartments.{cid}"
+        if not isinstance(spec, dict):
+            r.fail(base, "must be a mapping (region, initial, half_time, to, ...)")
+        region = str(spec.get("region", ""))
+        if region not in regions:
+            r.fail(f"{base}.region", f"unknown region {region!r} (regions: {', '.join(regions)})")
+        initial = r.param(spec.get("initial", 0.0), f"{base}.initial", "dimensionless", context=spec,
+                          path=("compartments", cid, "initial"))
+        if initial.value > 1:
+            r.fail(f"{base}.initial", f"a fraction must be at most 1, got {initial.text}")
+        outs = spec.get("out")
+        if outs is None and "half_time" in spec:
+            outs = [{"to": spec.get("to", EXCRETED), "half_time": spec["half_time"]}]
+        transfers = []
+        for i, o in enumerate(outs or []):
+            if not isinstance(o, dict) or "half_time" not in o:
+                r.fail(f"{base}.out[{i}]", "needs 'to' and 'half_time'")
+            path = ("compartments", cid, "half_time") if "out" not in spec else ("compartments", cid, "out")
+            hp = r.param(o["half_time"], f"{base}.half_time" if "out" not in spec else f"{base}.out[{i}].half_time",
+                         "time", context={**spec, **o}, path=path, positive=True)
+            transfers.append(Transfer(str(o.get("to", EXCRETED)), hp))
+        compartments[cid] = Compartment(cid, region, initial, tuple(transfers), bool(spec.get("bladder", False)))
+    for c in compartments.values():
+        for t in c.transfers:
+            if t.target != EXCRETED and t.target not in compartments:
+                r.fail(f"compartments.{c.id}.to", f"unknown compartment {t.target!r}")
+            if t.target == c.id:
+                r.fail(f"compartments.{c.id}.to", "a compartment cannot transfer to itself")
+    if sum(c.bladder for c in compartments.values()) > 1:
+        r.fail("compartments", "at most one compartment is the bladder")
+    total = sum(c.initial.value for c in compartments.values())
+    if abs(total - 1.0) > 1e-6:
+        r.fail("compartments", f"initial fractions must sum to 1 (the administered activity), got {total:.6g}")
+
+    vspec = data.get("voiding") or {}
+    interval = first = None
+    if vspec:
+        if "interval" in vspec and vspec["interval"] is not None:
+            interval = r.param(vspec["interval"], "voiding.interval", "time", context=vspec,
+                               path=("voiding", "interval"), positive=True)
+        if vspec.get("first") is not None:
+            first = r.param(vspec["first"], "voiding.first", "time", context=vspec, path=("voiding", "first"),
+                            positive=True)
+    activity = None
+    if data.get("activity") is not None:
+        activity = r.param(data["activity"], "activity", "activity", context=data.get("activity_source", {}) or {},
+                           path=("activity",), positive=True)
+    quantity = str(data.get("quantity", "concentration"))
+    if quantity not in ("concentration", "suv"):
+        r.fail("quantity", f"must be 'concentration' or 'suv', got {quantity!r}")
+    window = data.get("window")
+    if window is not None:
+        if not (isinstance(window, list) and len(window) == 2 and all(isinstance(v, (int, float)) for v in window)
+                and window[1] > window[0]):
+            r.fail("window", "must be [min, max] with max > min")
+        window = (float(window[0]), float(window[1]))
+    until = 7200.0
+    if data.get("until") is not None:
+        try:
+            until = parse_quantity(data["until"], "time")
+        except UnitError as error:
+            r.fail("until", str(error))
+    published = data.get("published") or []
+    if not isinstance(published, list):
+        r.fail("published", "must be a list")
+    return TracerModel(tracer_id, str(data.get("name", tracer_id)), nuclide_name, regions, compartments,
+                       Voiding(interval, first), r.params, sources, activity, quantity, window, until,
+                       str(data.get("description", "")).strip(), published, where)
