@@ -66,9 +66,18 @@ def cmd_hologram(args: argparse.Namespace) -> int:
         profile=args.profile, triangles=args.triangles, structures=_csv(args.structures or ""),
         systems=_csv(args.systems or ""), compress=not args.no_compress,
         source="phantom:mird-adult" if args.input.startswith("phantom:") else "label map",
+        uptake=_uptake_options(args),
     )
     result = build_hologram(seg, options, progress=progress, spec=args.input)
+    usdz = None
+    if args.usdz:
+        from .scene.usdz import to_usdz
+
+        progress("usdz")
+        usdz = to_usdz(result.document)
     write_atomic(args.output, result.glb)
+    if usdz is not None:
+        write_atomic(args.usdz, usdz)
     report = {"output": args.output, **result.report}
     report["seconds"] = {"read": round(read_s, 3), **report["seconds"]}
     if args.json:
@@ -77,6 +86,60 @@ def cmd_hologram(args: argparse.Namespace) -> int:
         print(f"arkit: wrote {args.output}: {report['draw_calls']} structures, {report['triangles']:,} triangles, "
               f"{report['bytes'] / 1e6:.2f} MB", file=sys.stderr)
     return 0
+
+
+def _uptake_options(args: argparse.Namespace):
+    """--tracer and its options -> UptakeOptions (None without --tracer)."""
+    from .tracer.curves import parse_activity, parse_time
+    from .units import UnitError, parse_quantity
+
+    tracer_only = {"activity": args.activity, "until": args.until, "window": args.window, "nuclide": args.nuclide,
+                   "voiding": args.voiding, "quantity": args.quantity, "weight": args.weight}
+    if not args.tracer:
+        given = [k for k, v in tracer_only.items() if v is not None]
+        if given:
+            raise InputError(None, f"--{given[0]} needs --tracer")
+        return None
+    from .scene.uptake import UptakeOptions
+
+    if not args.tracer.lower().endswith(".csv"):
+        from .tracer.model import load_tracer
+
+        load_tracer(args.tracer)  # an unknown tracer fails before any meshing
+    elif not os.path.isfile(args.tracer):
+        raise InputError(args.tracer, "no such curves file")
+    window = None
+    if args.window is not None:
+        parts = args.window.split(":")
+        try:
+            window = (float(parts[0]), float(parts[1]))
+            if len(parts) != 2 or not window[1] > window[0]:
+                raise ValueError
+        except (ValueError, IndexError):
+            raise InputError(None, f"--window must be MIN:MAX with MAX > MIN, e.g. 0:5, got {args.window!r}") from None
+    voiding_s, no_voiding = None, False
+    if args.voiding is not None:
+        if args.voiding.strip().lower() in ("none", "off", "never"):
+            no_voiding = True
+        else:
+            voiding_s = parse_time(args.voiding, what="--voiding")
+    weight = None
+    if args.weight is not None:
+        try:
+            weight = parse_quantity(args.weight, "mass", default_unit="kg")
+        except UnitError as error:
+            raise InputError(None, f"--weight: {error}") from None
+        if weight <= 0:
+            raise InputError(None, f"--weight must be positive, got {args.weight!r}")
+    clip_s = parse_time(args.clip, what="--clip")
+    return UptakeOptions(
+        tracer=args.tracer,
+        activity_bq=parse_activity(args.activity) if args.activity else None,
+        until_s=parse_time(args.until, what="--until") if args.until else None,
+        window=window, quantity=args.quantity, clip_s=clip_s, voiding_s=voiding_s, no_voiding=no_voiding,
+        decay_corrected=args.decay_corrected, unit=args.unit, nuclide=args.nuclide,
+        curves_decay_corrected=args.curves_decay_corrected, body_weight_g=weight,
+    )
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -104,6 +167,20 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--structures", help="comma-separated structures to include, e.g. liver,kidney_left")
     h.add_argument("--systems", help="comma-separated systems to include, e.g. digestive,urinary")
     h.add_argument("--no-compress", action="store_true", help="plain GLB for viewers without meshopt (Blender, Slicer)")
+    h.add_argument("--tracer", help="colour uptake over time: a library tracer (fdg, mdp, ...), a tracer .yaml, or a "
+                                    "curves .csv")
+    h.add_argument("--activity", help="administered activity, e.g. 370MBq (default: the tracer's)")
+    h.add_argument("--until", help="real time span to animate, e.g. 120min (default: the tracer's)")
+    h.add_argument("--clip", default="12s", help="playback length of the whole span (default 12s)")
+    h.add_argument("--window", help="colour window MIN:MAX of the coloured quantity, e.g. 0:5 (values are clipped)")
+    h.add_argument("--quantity", choices=("concentration", "suv"), help="colour by kBq/mL or by SUV (default: the tracer's)")
+    h.add_argument("--decay-corrected", action="store_true", help="colour decay-corrected concentration")
+    h.add_argument("--voiding", help="bladder voiding interval, e.g. 2h, or 'none'")
+    h.add_argument("--weight", help="body weight for SUV, e.g. 70kg (default: ICRP 89 reference adult)")
+    h.add_argument("--nuclide", help="nuclide of a curves .csv, e.g. F-18")
+    h.add_argument("--unit", default="MBq", help="unit of a curves .csv (MBq, kBq, mCi, Bq/mL, kBq/mL ...)")
+    h.add_argument("--curves-decay-corrected", action="store_true", help="the curves .csv values are decay-corrected")
+    h.add_argument("--usdz", help="also write a USDZ for iOS AR Quick Look")
     h.add_argument("--quiet", action="store_true", help="no progress on stderr")
     h.add_argument("--json", action="store_true", help="print a JSON report on stdout")
     h.set_defaults(func=cmd_hologram)

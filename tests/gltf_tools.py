@@ -126,3 +126,15 @@ def assert_valid(report: dict, compressed: bool) -> None:
         assert errors == 0 and warnings == 0, (
             f"{where}: {errors} validator errors, {warnings} warnings\n{_describe(report, {0, 1})}"
         )
+
+
+def uptake_colors(path: PathLike, times: Sequence[float], *, timeout: float = 120) -> dict:
+    """Play the GLB's clip in three.js (AnimationMixer) and return each structure's colour
+    at the clip ``times`` (see web_ar/tools/uptake_colors.mjs)."""
+    proc = subprocess.run(
+        [_node(), str(TOOLS / "uptake_colors.mjs"), str(Path(path).resolve()), *[repr(float(t)) for t in times]],
+        cwd=WEB_AR, capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"gltf_tools: uptake_colors.mjs exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stdout)

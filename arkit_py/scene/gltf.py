@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .document import Document, StructureNode
+from .uptake import hat_weights, keyframes
 
 POSITION_BITS = 14  # quantization grid: a 1.9 m body -> 0.12 mm steps
 
@@ -78,9 +79,11 @@ class _Builder:
         self.views.append(view)
         return len(self.views) - 1
 
-    def accessor(self, view: int, component: int, count: int, kind: str, *, normalized: bool = False,
+    def accessor(self, view: int | None, component: int, count: int, kind: str, *, normalized: bool = False,
                  lo=None, hi=None) -> int:
-        acc: dict = {"bufferView": view, "componentType": component, "count": int(count), "type": kind}
+        acc: dict = {"componentType": component, "count": int(count), "type": kind}
+        if view is not None:  # no bufferView: all zeros (glTF 2.0 accessors)
+            acc = {"bufferView": view, **acc}
         if normalized:
             acc["normalized"] = True
         if lo is not None:
@@ -109,6 +112,29 @@ def _mesh_plain(b: _Builder, s: StructureNode) -> dict:
     indices = b.accessor(b.view(idx, target=ELEMENT_ARRAY_BUFFER, stride=None, mode="TRIANGLES"),
                          USHORT if idx.dtype == np.uint16 else UINT, len(idx), "SCALAR")
     return {"attributes": attributes, "indices": indices}
+
+
+def _palette_morph(b: _Builder, primitive: dict, n: int, palette: np.ndarray, compress: bool) -> None:
+    """The palette morph of DESIGN.md: base COLOR_0 = per-channel minimum of the stops,
+    one target per stop carrying stop - base (all deltas >= 0, so compressors that clamp
+    negatives cannot damage them). Each target also names a POSITION accessor without a
+    bufferView (all zeros, no bytes): three.js declares its morph uniforms only when
+    positions morph, and would otherwise fail to compile the shader of a colour-only morph."""
+    base = palette.min(0)
+    deltas = palette - base
+    zero = b.accessor(None, FLOAT, n, "VEC3", lo=[0.0, 0.0, 0.0], hi=[0.0, 0.0, 0.0])
+    if compress:  # 16-bit normalized colours (1/65535 steps), padded to 8-byte strides
+        def colour(c):
+            q = np.clip(np.rint(np.asarray(c) * 65535.0), 0, 65535).astype(np.uint16)
+            data = np.tile(np.concatenate([q, [0]]).astype(np.uint16), (n, 1))
+            return b.accessor(b.view(data, target=ARRAY_BUFFER, stride=8, mode="ATTRIBUTES"), USHORT, n, "VEC3",
+                              normalized=True)
+    else:
+        def colour(c):
+            data = np.tile(np.asarray(c, dtype=np.float32), (n, 1))
+            return b.accessor(b.view(data, target=ARRAY_BUFFER, stride=None, mode="ATTRIBUTES"), FLOAT, n, "VEC3")
+    primitive["attributes"]["COLOR_0"] = colour(base)
+    primitive["targets"] = [{"POSITION": zero, "COLOR_0": colour(d)} for d in deltas]
 
 
 def _per_vertex(b: _Builder, g, attributes: dict, order) -> None:
@@ -192,7 +218,12 @@ def to_glb(doc: Document, options: WriteOptions = WriteOptions()) -> bytes:
         system_node[system] = len(nodes) - 1
         nodes[0]["children"].append(len(nodes) - 1)
     unlit = False
+    animated: list[tuple[StructureNode, int]] = []  # (structure, index of the node holding its mesh)
+    legend = doc.legend
     for s in doc.structures:
+        morph = legend is not None and s.uptake is not None
+        if morph and s.geometry.colors is not None:  # the palette owns COLOR_0
+            s = replace(s, geometry=replace(s.geometry, colors=None))
         materials.append(_material(s))
         unlit |= s.material.unlit
         if options.compress:
@@ -200,8 +231,16 @@ def to_glb(doc: Document, options: WriteOptions = WriteOptions()) -> bytes:
         else:
             primitive, transform = _mesh_plain(b, s), None
         primitive["material"] = len(materials) - 1
-        meshes.append({"name": s.name, "primitives": [primitive]})
-        node = {"name": s.name, "extras": s.extras}
+        mesh: dict = {"name": s.name, "primitives": [primitive]}
+        meshes.append(mesh)
+        extras = dict(s.extras)
+        if morph:
+            _palette_morph(b, primitive, len(s.geometry.positions), legend.palette, options.compress)
+            peak = int(np.argmax(s.uptake.values))
+            mesh["weights"] = [round(float(w), 6) for w in hat_weights(legend.u(s.uptake.values[peak:peak + 1]),
+                                                                        len(legend.palette))[0]]
+            extras.update(_uptake_extras(s, legend))
+        node = {"name": s.name, "extras": extras}
         nodes.append(node)
         nodes[system_node[s.system]]["children"].append(len(nodes) - 1)
         if transform is None:
@@ -209,6 +248,9 @@ def to_glb(doc: Document, options: WriteOptions = WriteOptions()) -> bytes:
         else:
             nodes.append({"name": f"{s.name}_mesh", "mesh": len(meshes) - 1, **transform})
             node["children"] = [len(nodes) - 1]
+        if morph:
+            animated.append((s, len(nodes) - 1))
+    animations = _animation(b, animated, legend, doc.clip_name) if animated else []
 
     used = []
     if options.compress:
@@ -225,6 +267,8 @@ def to_glb(doc: Document, options: WriteOptions = WriteOptions()) -> bytes:
     gltf["nodes"] = nodes
     gltf["meshes"] = meshes
     gltf["materials"] = materials
+    if animations:
+        gltf["animations"] = animations
     gltf["accessors"] = b.accessors
     gltf["bufferViews"] = b.views
     if options.compress:
@@ -241,6 +285,41 @@ def to_glb(doc: Document, options: WriteOptions = WriteOptions()) -> bytes:
     if options.compress:
         check_decoded(b.decoded_checks)
     return glb_bytes(gltf, binary)
+
+
+def _uptake_extras(s: StructureNode, legend) -> dict:
+    """Node extras of an animated structure (DESIGN.md): times_s, values, unit, activity_bq."""
+    u = s.uptake
+    return {
+        "times_s": [round(float(t), 3) for t in u.times_s],
+        "values": [float(f"{v:.6g}") for v in u.values],
+        "unit": legend.unit,
+        "activity_bq": [float(f"{a:.6g}") for a in u.activity_bq],
+        "region": u.region,
+    }
+
+
+def _animation(b: _Builder, animated, legend, name: str) -> list[dict]:
+    """One clip with a ``weights`` channel per animated mesh; structures with identical
+    keys share their accessors."""
+    samplers: list[dict] = []
+    channels: list[dict] = []
+    cache: dict[bytes, int] = {}
+    for s, node in animated:
+        times, weights = keyframes(s.uptake, legend)
+        t32 = times.astype(np.float32)
+        keep = np.concatenate([[True], np.diff(t32) > 0])  # float32 keys must increase strictly
+        t32 = np.ascontiguousarray(t32[keep])
+        w32 = np.ascontiguousarray(weights[keep].astype(np.float32))
+        key = t32.tobytes() + w32.tobytes()
+        if key not in cache:
+            inp = b.accessor(b.view(t32, target=None, stride=None, mode="ATTRIBUTES"), FLOAT, len(t32), "SCALAR",
+                             lo=[t32.min()], hi=[t32.max()])
+            out = b.accessor(b.view(w32, target=None, stride=None, mode="ATTRIBUTES"), FLOAT, w32.size, "SCALAR")
+            samplers.append({"input": inp, "output": out, "interpolation": "LINEAR"})
+            cache[key] = len(samplers) - 1
+        channels.append({"sampler": cache[key], "target": {"node": node, "path": "weights"}})
+    return [{"name": name, "channels": channels, "samplers": samplers}]
 
 
 def check_decoded(checks) -> None:

@@ -9,7 +9,7 @@ The pipeline, step by step::
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from ..sources.segmentation import Segmentation
 from ..structures import SYSTEMS, lookup, suggest
 from .document import Document, Geometry, Material, StructureNode
 from .gltf import WriteOptions, to_glb
+from .uptake import UptakeOptions, apply_uptake
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class HologramOptions:
     systems: tuple[str, ...] = ()
     compress: bool = True
     source: str = "label map"  # what scene extras say the input was; never a file name
+    uptake: UptakeOptions | None = None  # a tracer colouring the structures over time
 
 
 @dataclass
@@ -85,18 +87,24 @@ def merge_to_budget(doc: Document, draw_calls: int) -> None:
     and label (_LABEL), so a client can still tap and highlight them one by one."""
     if len(doc.structures) <= draw_calls:
         return
+    def group(s: StructureNode) -> tuple[str, str]:
+        # structures of one tracer region share one curve, so they can share one mesh
+        return (s.system, s.uptake.region if s.uptake is not None else "")
+
     ranked = sorted(doc.structures, key=lambda s: (s.system == "body", s.extras.get("volume_ml", 0)))
     merged: list[StructureNode] = []
     keep = list(doc.structures)
-    while keep and len(keep) + len({s.system for s in merged}) > draw_calls:
-        smallest = next(s for s in ranked if s in keep and s.system != "body")
+    while keep and len(keep) + len({group(s) for s in merged}) > draw_calls:
+        smallest = next((s for s in ranked if s in keep and s.system != "body"), None)
+        if smallest is None:
+            break
         keep.remove(smallest)
         merged.append(smallest)
-    groups: dict[str, list[StructureNode]] = {}
+    groups: dict[tuple[str, str], list[StructureNode]] = {}
     for s in merged:
-        groups.setdefault(s.system, []).append(s)
+        groups.setdefault(group(s), []).append(s)
     out = [s for s in doc.structures if s in keep]
-    for system, members in groups.items():
+    for (system, region), members in groups.items():
         positions, normals, faces, colors, labels, offset = [], [], [], [], [], 0
         for s in members:
             g = s.geometry
@@ -111,8 +119,14 @@ def merge_to_budget(doc: Document, draw_calls: int) -> None:
         extras = {"system": system, "merged": [
             {"name": s.name, "label": s.extras["label"], "display": s.extras["display"],
              "volume_ml": s.extras["volume_ml"], "triangles": s.geometry.triangles} for s in members]}
-        out.append(StructureNode(f"{system}_merged", system, geometry, Material(f"{system}_merged", (1.0, 1.0, 1.0)),
-                                 extras))
+        name = f"{system}_merged" if not region else f"{system}_{region}_merged"
+        uptake = members[0].uptake
+        if uptake is not None:  # one curve for the group; each member keeps its own activity
+            for m, s in zip(extras["merged"], members):
+                m["activity_bq"] = [float(f"{a:.6g}") for a in s.uptake.activity_bq]
+            uptake = replace(uptake, activity_bq=np.sum([s.uptake.activity_bq for s in members], axis=0))
+        material = Material(name, (1.0, 1.0, 1.0), unlit=uptake is not None)
+        out.append(StructureNode(name, system, geometry, material, extras, uptake))
     doc.structures = out
 
 
@@ -188,6 +202,11 @@ def build_hologram(seg: Segmentation, options: HologramOptions = HologramOptions
             Material(name, srgb_to_linear(structure.color), BODY_ALPHA if is_body else 1.0),
             extras,
         ))
+    uptake_report = None
+    if options.uptake is not None:
+        if progress:
+            progress("tracer")
+        uptake_report = apply_uptake(doc, options.uptake)
     merge_to_budget(doc, profile.draw_calls)
     doc.scene_extras = {"arkit": {
         "version": __version__,
@@ -197,6 +216,9 @@ def build_hologram(seg: Segmentation, options: HologramOptions = HologramOptions
         "source": options.source,
         "max_error_mm": round(float(meshed.error_mm), 3),
     }}
+    if doc.legend is not None:
+        doc.scene_extras["arkit"]["legend"] = doc.legend.to_extras()
+        doc.scene_extras["arkit"]["tracer"] = {k: uptake_report[k] for k in ("tracer", "nuclide", "activity_bq")}
     glb = to_glb(doc, WriteOptions(compress=options.compress))
     seconds["write"] = time.perf_counter() - t
 
@@ -216,4 +238,6 @@ def build_hologram(seg: Segmentation, options: HologramOptions = HologramOptions
         "bytes": len(glb),
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
     }
+    if uptake_report is not None:
+        report["tracer"] = uptake_report
     return HologramResult(glb, doc, report)

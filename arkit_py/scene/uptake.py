@@ -1,0 +1,281 @@
+"""Tracer uptake on the hologram: which structure holds how much, when, and in what colour.
+
+Steps (``apply_uptake``)::
+
+    tracer model or curves -> activity per region over time -> split onto structures by
+    mass -> coloured quantity (kBq/mL or SUV) per structure -> Uptake on each node and
+    the Legend on the document (the glTF writer turns them into the palette morph)
+
+A region maps onto the structures its tracer file names (split by mass, so they share one
+concentration); the remainder maps onto the body, whose volume for that purpose is the
+body's minus every structure that holds its own region. Structures without uptake keep
+their anatomical material.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from ..structures import lookup
+from ..tracer.curves import Curves, read_curves_csv
+from ..tracer.decay import nuclide as get_nuclide
+from ..tracer.model import TracerModel, library_ids, load_tracer
+from .document import Document, Legend, Material, Uptake
+from .palette import UPTAKE_PALETTE
+
+REFERENCE_BODY_G = {"male": 73_000.0, "female": 60_000.0}  # ICRP 89 (research/nucmed.md section 2)
+
+
+@dataclass(frozen=True)
+class UptakeOptions:
+    """How a tracer colours a hologram.
+
+    tracer : library ID (``fdg``), a tracer ``.yaml`` or a curves ``.csv``.
+    window : (min, max) of the coloured quantity; values outside are clipped.
+    clip_s : playback seconds for the whole real span (120 min -> 12 s by default).
+    """
+
+    tracer: str
+    activity_bq: float | None = None
+    until_s: float | None = None
+    step_s: float | None = None
+    window: tuple[float, float] | None = None
+    quantity: str | None = None  # "concentration" or "suv"; default: the tracer's
+    clip_s: float = 12.0
+    voiding_s: float | None = None  # None: the tracer's interval
+    no_voiding: bool = False
+    decay_corrected: bool = False  # colour decay-corrected concentration
+    unit: str = "MBq"  # values of a curves file
+    nuclide: str | None = None  # nuclide of a curves file
+    curves_decay_corrected: bool = False
+    body_weight_g: float | None = None  # for SUV; default the ICRP 89 reference adult
+    sex: str = "male"
+
+
+def _region_table() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]]:
+    """Region IDs of every library tracer -> (structures, fallback, remainder), so a curves
+    file written by ``simulate`` (columns = regions) maps back onto structures."""
+    table: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {}
+    for tracer_id in library_ids():
+        for r in load_tracer(tracer_id).regions.values():
+            table.setdefault(r.id, (r.structures, r.fallback, r.remainder))
+    for name in ("other", "remainder", "rest_of_body", "body"):
+        table.setdefault(name, ((), (), True))
+    return table
+
+
+def assign_regions(regions: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]],
+                   present: dict[str, tuple[float, float]], body: str | None) -> dict[str, list[tuple[str, float]]]:
+    """Region -> [(structure, share of the region's activity)], shares by mass.
+
+    present : structure name -> (volume mL, density g/mL) of the structures in the hologram.
+    body : the name of the body envelope node (the remainder's home), if any.
+    """
+    out: dict[str, list[tuple[str, float]]] = {}
+    for rid, (structures, fallback, remainder) in regions.items():
+        if remainder:
+            out[rid] = [(body, 1.0)] if body else []
+            continue
+        names = [s for s in structures if s in present] or [s for s in fallback if s in present]
+        mass = {s: present[s][0] * present[s][1] for s in names}
+        total = sum(mass.values())
+        out[rid] = [(s, mass[s] / total) for s in names] if total > 0 else []
+    return out
+
+
+def _present(doc: Document) -> tuple[dict[str, tuple[float, float]], str | None]:
+    present, body = {}, None
+    for s in doc.structures:
+        if "label" not in s.extras:
+            continue
+        volume = float(s.extras.get("volume_ml", 0.0))
+        if s.system == "body":
+            body = s.name
+        present[s.name] = (volume, lookup(s.name).density_g_ml)
+    return present, body
+
+
+def apply_uptake(doc: Document, options: UptakeOptions) -> dict:
+    """Set ``Uptake`` on the structures that hold activity and ``doc.legend``; returns a
+    report (regions, structures, unmapped regions, legend)."""
+    spec = options.tracer
+    present, body = _present(doc)
+    if spec.lower().endswith(".csv"):
+        curves, regions, nuclide_name, activity = _from_curves(spec, options)
+        tracer_name = "curves file"
+        quantity = options.quantity or "concentration"
+        window = options.window
+    else:
+        model = load_tracer(spec)
+        if options.no_voiding:
+            model = model.with_voiding(None)
+        elif options.voiding_s is not None:
+            model = model.with_voiding(options.voiding_s)
+        activity = options.activity_bq or (model.activity.value if model.activity else 370e6)
+        until = options.until_s or model.until_s
+        step = options.step_s or until / 48
+        times = model.sample_times(until, step, void_gap_s=max(1.0, until * 1e-4))
+        curves = model.simulate(activity, times)
+        regions = {r.id: (r.structures, r.fallback, r.remainder) for r in model.regions.values()}
+        nuclide_name, tracer_name = model.nuclide_name, model.id
+        quantity = options.quantity or model.quantity
+        window = options.window or model.window
+    if quantity not in ("concentration", "suv"):
+        raise InputError(spec, f"--quantity must be concentration or suv, got {quantity!r}")
+    n = get_nuclide(nuclide_name)
+    until_s = float(curves.times_s[-1])
+    if options.until_s:
+        until_s = min(until_s, options.until_s)
+    keep = curves.times_s <= until_s + 1e-9
+    times = curves.times_s[keep]
+    values = curves.values[keep]
+    if len(times) < 2:
+        raise InputError(spec, "fewer than two samples in the chosen time span")
+
+    assignment = assign_regions(regions, present, body)
+    # the remainder's volume: the body minus every structure holding its own region
+    held = {s for rid, parts in assignment.items() for s, _ in parts if not regions[rid][2]}
+    per_structure: dict[str, dict] = {}
+    for j, region in enumerate(curves.regions):
+        parts = assignment.get(region, [])
+        for name, share in parts:
+            volume = present[name][0]
+            if regions[region][2]:
+                volume = max(volume - sum(present[s][0] for s in held if s != name), 0.05 * volume)
+            if curves.quantity == "activity":
+                act = values[:, j] * share
+                conc = act / volume
+            else:  # concentration curves: the activity follows from the structure's volume
+                conc = values[:, j]
+                act = conc * present[name][0]
+            entry = per_structure.setdefault(name, {"activity": np.zeros(len(times)), "conc": np.zeros(len(times)),
+                                                    "region": region})
+            entry["activity"] = entry["activity"] + act
+            entry["conc"] = entry["conc"] + conc
+    if not per_structure:
+        raise InputError(spec, "no region of this tracer maps onto a structure of this hologram")
+
+    decay_corrected = options.decay_corrected or quantity == "suv"
+    lam = n.decay_constant
+    weight = options.body_weight_g or REFERENCE_BODY_G.get(options.sex, REFERENCE_BODY_G["male"])
+    if quantity == "suv" and activity is None:
+        raise InputError(spec, "SUV needs the administered activity (--activity)")
+    coloured = {}
+    for name, e in per_structure.items():
+        conc = e["conc"] * (np.exp(lam * times) if decay_corrected else 1.0)
+        if quantity == "suv":
+            coloured[name] = conc * weight / activity  # Bq/mL * g / Bq, 1 g = 1 mL
+        else:
+            coloured[name] = conc / 1000.0  # kBq/mL
+    if window is None:
+        peak = max(float(v.max()) for v in coloured.values())
+        window = (0.0, _nice(0.5 * peak if peak > 0 else 1.0))
+    vmin, vmax = float(window[0]), float(window[1])
+    if not (math.isfinite(vmin) and math.isfinite(vmax) and vmax > vmin):
+        raise InputError(spec, f"--window must be min:max with max > min, got {vmin:g}:{vmax:g}")
+    unit = "g/mL" if quantity == "suv" else "kBq/mL"
+    doc.legend = Legend(quantity, unit, vmin, vmax, UPTAKE_PALETTE, float(options.clip_s), until_s,
+                        decay_corrected)
+    doc.clip_name = f"uptake_0_{_span_name(until_s)}"
+    for s in doc.structures:
+        if s.name in per_structure:
+            e = per_structure[s.name]
+            s.uptake = Uptake(times.copy(), coloured[s.name], e["activity"], e["region"])
+            # vertex colours carry the palette; unlit keeps the colours' meaning exact
+            s.material = Material(s.material.name, (1.0, 1.0, 1.0), s.material.alpha, unlit=True)
+    unmapped = sorted(r for r in curves.regions if not assignment.get(r))
+    return {
+        "tracer": tracer_name, "nuclide": nuclide_name, "activity_bq": activity,
+        "structures": sorted(per_structure), "unmapped_regions": unmapped,
+        "legend": doc.legend.to_extras(),
+    }
+
+
+def _from_curves(spec: str, options: UptakeOptions):
+    if not options.nuclide:
+        raise InputError(spec, "--nuclide is needed with a curves file (e.g. --nuclide F-18)")
+    n = get_nuclide(options.nuclide)
+    curves: Curves = read_curves_csv(spec, unit=options.unit, decay_corrected=options.curves_decay_corrected,
+                                     nuclide=n.name)
+    curves = curves.physical(n.decay_constant)
+    known = _region_table()
+    regions = {}
+    renamed = []
+    for column in curves.regions:
+        if column in known:
+            regions[column] = known[column]
+            renamed.append(column)
+            continue
+        try:
+            structure = lookup(column)
+        except KeyError:
+            structure = None
+        name = structure.name if structure is not None else column
+        regions[name] = ((name,), (), name == "body")
+        renamed.append(name)
+    curves = Curves(curves.times_s, tuple(renamed), curves.values, curves.quantity, curves.decay_corrected,
+                    curves.nuclide, curves.meta)
+    if curves.quantity == "concentration" and options.quantity == "suv" and not options.activity_bq:
+        raise InputError(spec, "SUV from concentration curves needs --activity")
+    return curves, regions, n.name, options.activity_bq
+
+
+def _nice(x: float) -> float:
+    """A round number at or above x (1, 2, 2.5, 5 x 10^k)."""
+    e = 10 ** math.floor(math.log10(x))
+    for m in (1, 2, 2.5, 5, 10):
+        if m * e >= x:
+            return m * e
+    return 10 * e
+
+
+def _span_name(seconds: float) -> str:
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:g}d"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:g}h"
+    return f"{seconds / 60:g}min"
+
+
+# -- the palette morph ----------------------------------------------------------------
+
+
+def hat_weights(u: np.ndarray, stops: int = 8) -> np.ndarray:
+    """(k, stops) weights that blend the palette stops into the colour at u in [0, 1]:
+    at most two non-zero, summing to 1 (linear interpolation between stops)."""
+    x = np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0) * (stops - 1)
+    i = np.minimum(np.floor(x).astype(int), stops - 2)
+    f = x - i
+    w = np.zeros((len(x), stops))
+    rows = np.arange(len(x))
+    w[rows, i] = 1.0 - f
+    w[rows, i + 1] += f
+    return w
+
+
+def keyframes(uptake: Uptake, legend: Legend) -> tuple[np.ndarray, np.ndarray]:
+    """(clip times (k,), weights (k, 8)) of one structure: a key at every sample and at
+    every palette-stop crossing (including the window's ends, where clipping starts), so
+    that linear interpolation of the weights reproduces palette(value(t)) exactly for the
+    piecewise-linear interpolant of the samples."""
+    t = np.asarray(uptake.times_s, dtype=np.float64)
+    v = np.asarray(uptake.values, dtype=np.float64)
+    stops = len(legend.palette) - 1
+    s = (v - legend.vmin) / (legend.vmax - legend.vmin) * stops  # unclipped stop coordinate
+    extra = []
+    for i in range(len(t) - 1):
+        a, b = s[i], s[i + 1]
+        if a == b:
+            continue
+        lo, hi = min(a, b), max(a, b)
+        for level in range(max(0, math.floor(lo) + 1), min(stops, math.ceil(hi) - 1) + 1):
+            if lo < level < hi:
+                extra.append(t[i] + (level - a) / (b - a) * (t[i + 1] - t[i]))
+    times = np.unique(np.concatenate([t, np.asarray(extra, dtype=np.float64)]))
+    u = legend.u(np.interp(times, t, v))
+    clip = times * legend.clip_s / legend.real_s
+    return clip, hat_weights(u, len(legend.palette))

@@ -1,0 +1,176 @@
+"""Compartment models against closed forms, and invariants of every library tracer."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from arkit_py.errors import InputError
+from arkit_py.tracer.decay import nuclide
+from arkit_py.tracer.model import TRACER_IDS, library_ids, load_tracer
+
+ONE = """
+id: one
+nuclide: {nuclide}
+sources: {{s: {{citation: test, status: derived}}}}
+regions: {{organ: {{structures: [liver]}}, other: {{remainder: true}}}}
+compartments:
+  organ: {{region: organ, initial: {f}, half_time: {tb}, to: excreted, source: s}}
+  rest: {{region: other, initial: {rest}, source: s}}
+"""
+
+CHAIN = """
+id: chain
+nuclide: Tc-99m
+sources: {s: {citation: test, status: derived}}
+regions: {blood: {structures: [heart]}, organ: {structures: [liver]}}
+compartments:
+  blood: {region: blood, initial: 1, half_time: 2 h, to: organ, source: s}
+  organ: {region: organ, initial: 0, half_time: 10 h, to: excreted, source: s}
+"""
+
+
+def _write(tmp_path, text, name="t.yaml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return load_tracer(str(path))
+
+
+@pytest.mark.parametrize("nuc,f,tb_h", [("F-18", 0.3, 1.5), ("Tc-99m", 0.6, 24.0), ("I-131", 0.25, 80 * 24.0),
+                                        ("Lu-177", 0.1, 40.0)])
+def test_one_compartment_tiac_is_f_teff_over_ln2(tmp_path, nuc, f, tb_h):
+    m = _write(tmp_path, ONE.format(nuclide=nuc, f=f, tb=f"{tb_h} h", rest=round(1 - f, 6)))
+    tp_h = nuclide(nuc).half_life_s / 3600
+    t_eff = tp_h * tb_h / (tp_h + tb_h)
+    assert m.tiac_regions()["organ"] == pytest.approx(f * t_eff / math.log(2), rel=1e-9)
+    # infinite retention: f * tau
+    assert m.tiac_regions()["other"] == pytest.approx((1 - f) * tp_h / math.log(2), rel=1e-9)
+
+
+def test_two_compartment_chain_matches_its_closed_form(tmp_path):
+    m = _write(tmp_path, CHAIN)
+    lam = m.nuclide.decay_constant
+    k1, k2 = math.log(2) / 7200, math.log(2) / 36000
+    t = np.linspace(0, 48 * 3600, 97)
+    curves = m.simulate(1.0, t)
+    blood = np.exp(-(k1 + lam) * t)
+    organ = k1 / (k2 - k1) * (np.exp(-k1 * t) - np.exp(-k2 * t)) * np.exp(-lam * t)
+    np.testing.assert_allclose(curves.column("blood"), blood, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(curves.column("organ"), organ, rtol=1e-8, atol=1e-12)
+    tiac = m.tiac_regions()
+    assert tiac["blood"] == pytest.approx(1 / (k1 + lam) / 3600, rel=1e-9)
+    assert tiac["organ"] == pytest.approx(k1 / ((k1 + lam) * (k2 + lam)) / 3600, rel=1e-9)
+
+
+@pytest.mark.parametrize("tracer_id", TRACER_IDS)
+def test_library_has_every_design_tracer(tracer_id):
+    assert tracer_id in library_ids()
+
+
+@pytest.mark.parametrize("tracer_id", library_ids())
+def test_decay_corrected_fractions_sum_to_one(tracer_id):
+    m = load_tracer(tracer_id)
+    t = m.sample_times(max(m.until_s, 48 * 3600), m.until_s / 40)
+    ids, q = m.solve(t, decay_corrected=True)
+    np.testing.assert_allclose(q.sum(axis=1), 1.0, atol=1e-9)
+    assert q.min() >= -1e-12
+
+
+@pytest.mark.parametrize("tracer_id", library_ids())
+def test_simulated_curves_integrate_to_the_exact_tiac(tracer_id):
+    m = load_tracer(tracer_id)
+    n = m.nuclide
+    # ten effective half-lives of the slowest clearance, bounded by ten physical ones
+    rates = [t.rate for c in m.compartments.values() for t in c.transfers]
+    slowest = min(rates) if rates else 0.0
+    t_eff = math.log(2) / (slowest + n.decay_constant)
+    until = 10 * max(t_eff, math.log(2) / n.decay_constant) if slowest == 0 else 10 * t_eff
+    until = max(until, 10 * n.half_life_s)
+    step = min(until / 4000, (m.voiding.interval.value / 20) if m.voiding.interval else until)
+    times = m.sample_times(until, step)
+    curves = m.simulate(1.0, times)
+    exact = m.tiac_regions()
+    for i, region in enumerate(curves.regions):
+        area_h = np.trapezoid(curves.values[:, i], times) / 3600
+        # the tail beyond `until` (at most 2^-10 of the total) is the only difference
+        assert area_h == pytest.approx(exact[region], rel=0.02, abs=1e-6), region
+
+
+@pytest.mark.parametrize("tracer_id", library_ids())
+def test_tiacs_sum_to_at_most_the_mean_life(tracer_id):
+    m = load_tracer(tracer_id)
+    total = sum(m.tiac_regions().values())
+    assert 0 < total <= m.nuclide.mean_life_h * (1 + 1e-9)
+    assert all(v >= 0 for v in m.tiac_regions().values())
+
+
+@pytest.mark.parametrize("tracer_id", [t for t in library_ids()
+                                       if any(c.bladder for c in load_tracer(t).compartments.values())])
+def test_shorter_voiding_lowers_the_bladder_tiac(tracer_id):
+    m = load_tracer(tracer_id)
+    bladder = next(c.region for c in m.compartments.values() if c.bladder)
+    values = [m.with_voiding(h * 3600).tiac_regions()[bladder] for h in (6.0, 3.5, 2.0, 1.0)]
+    assert all(a > b for a, b in zip(values, values[1:]))
+    assert m.with_voiding(None).tiac_regions()[bladder] > values[0]
+
+
+def test_voiding_empties_the_bladder_at_each_void():
+    m = load_tracer("fdg")
+    v = m.voiding.interval.value
+    ids, q = m.solve([v, v + 1.0])
+    b = ids.index("bladder")
+    assert q[0, b] > 0.01 and q[1, b] < 1e-3 * q[0, b]
+    assert q[1, ids.index("excreted")] > q[0, ids.index("excreted")]
+
+
+def test_fdg_follows_the_quoted_icrp_fractions():
+    """Brain TIAC = 0.08 x tau(F-18) (research/nucmed.md 3.1, derived)."""
+    tiac = load_tracer("fdg").tiac_regions()
+    assert tiac["brain"] == pytest.approx(0.211, abs=0.0005)
+    assert tiac["liver"] == pytest.approx(0.132, abs=0.0005)
+
+
+def test_a_lecturer_file_overrides_a_parameter(tmp_path):
+    m = _write(tmp_path, "base: fdg\nvoiding: {interval: 1 h}\ncompartments: {bladder: {initial: 0}}\n", "mine.yaml")
+    assert m.voiding.interval.value == 3600
+    assert m.voiding.interval.status == "user"
+    assert load_tracer("fdg").tiac_regions()["brain"] == pytest.approx(m.tiac_regions()["brain"])
+    assert m.tiac_regions()["urinary_bladder_contents"] < load_tracer("fdg").tiac_regions()["urinary_bladder_contents"]
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("id: x\nnuclide: Xx-999\nregions: {a: {structures: [liver]}}\ncompartments: {a: {region: a, initial: 1}}",
+     "nuclide"),
+    ("id: x\nnuclide: F-18\nsources: {s: {status: derived}}\nregions: {a: {structures: [liver]}}\n"
+     "compartments: {a: {region: a, initial: 0.5, source: s}}", "sum to 1"),
+    ("id: x\nnuclide: F-18\nsources: {s: {status: derived}}\nregions: {a: {structures: [liver]}}\n"
+     "compartments: {a: {region: b, initial: 1, source: s}}", "unknown region"),
+    ("id: x\nnuclide: F-18\nsources: {s: {status: derived}}\nregions: {a: {structures: [liver]}}\n"
+     "compartments: {a: {region: a, initial: 1, half_time: 3 parsecs, source: s}}", "half_time"),
+    ("id: x\nnuclide: F-18\nsources: {s: {status: derived}}\nregions: {a: {structures: [liver]}}\n"
+     "compartments: {a: {region: a, initial: 1, half_time: -3 h, source: s}}", "positive"),
+    ("id: [x\n", "YAML"),
+])
+def test_bad_tracer_files_fail_with_one_line(tmp_path, text, problem):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        load_tracer(str(path))
+    assert problem in str(info.value) and "\n" not in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_unknown_tracer_id_suggests():
+    with pytest.raises(InputError, match="did you mean 'fdg'"):
+        load_tracer("fgd")
+
+
+def test_every_parameter_has_a_source_and_status():
+    for tracer_id in library_ids():
+        m = load_tracer(tracer_id)
+        assert m.params
+        for p in m.params:
+            assert p.status in ("verified-primary", "verified-secondary", "derived", "unverified"), p
+            assert p.source in m.sources, p
