@@ -56,6 +56,7 @@ def cmd_hologram(args: argparse.Namespace) -> int:
     from .sources.load import load_segmentation
 
     progress = Progress(args.quiet or args.json)
+    uptake = _uptake_options(args)  # bad tracer options fail before any reading or meshing
     t = time.perf_counter()
     seg = load_segmentation(args.input, labels=args.labels)
     read_s = time.perf_counter() - t
@@ -66,7 +67,7 @@ def cmd_hologram(args: argparse.Namespace) -> int:
         profile=args.profile, triangles=args.triangles, structures=_csv(args.structures or ""),
         systems=_csv(args.systems or ""), compress=not args.no_compress,
         source="phantom:mird-adult" if args.input.startswith("phantom:") else "label map",
-        uptake=_uptake_options(args),
+        uptake=uptake,
     )
     result = build_hologram(seg, options, progress=progress, spec=args.input)
     usdz = None

@@ -1,0 +1,116 @@
+"""``arkit tracer ...`` and ``arkit hologram --tracer`` end to end."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+
+from arkit_py.cli import main
+from arkit_py.scene.gltf import read_glb
+from arkit_py.tracer.model import library_ids, load_tracer
+
+
+def run(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_json_names_every_tracer(capsys):
+    code, out, _ = run(["tracer", "list", "--json"], capsys)
+    rows = json.loads(out)
+    assert code == 0 and [r["id"] for r in rows] == library_ids()
+    assert all(set(r) == {"id", "name", "nuclide"} for r in rows)
+    assert {"id": "fdg", "name": load_tracer("fdg").name, "nuclide": "F-18"} in rows
+
+
+def test_show_prints_unverified_parameters_and_published_values(capsys):
+    code, out, _ = run(["tracer", "show", "fdg"], capsys)
+    assert code == 0
+    assert "UNVERIFIED teaching default" in out and "verified-secondary" in out
+    assert "compartments.brain.initial = 0.08" in out
+    assert "0.13 mGy/MBq" in out and "not asserted" in out
+    assert "109.8 min" in out  # from ICRP-107
+
+
+def test_simulate_writes_physical_mbq_per_region(tmp_path, capsys):
+    path = tmp_path / "curves.csv"
+    code, _, err = run(["tracer", "simulate", "fdg", "--activity", "10 mCi", "--until", "2 h", "--step", "5min",
+                        "-o", str(path)], capsys)
+    assert code == 0, err
+    rows = list(csv.reader(io.StringIO(path.read_text())))
+    assert rows[0] == ["time_min", *load_tracer("fdg").region_ids]
+    table = np.asarray(rows[1:], dtype=float)
+    assert table[0, 0] == 0 and table[-1, 0] == 120 and len(table) == 25
+    brain = table[:, rows[0].index("brain")]
+    np.testing.assert_allclose(brain, 0.08 * 370 * 2 ** (-table[:, 0] * 60 / 6586.2), rtol=1e-7)
+
+
+def test_tiac_of_simulated_curves_matches_the_model(tmp_path, capsys):
+    """simulate -> CSV -> tiac (fits) agrees with the exact model TIAC for smooth regions."""
+    path = tmp_path / "c.csv"
+    run(["tracer", "simulate", "fdg", "--until", "24h", "--step", "30min", "--voiding", "none", "-o", str(path)],
+        capsys)
+    code, out, err = run(["tracer", "tiac", str(path), "--nuclide", "F-18", "--activity", "370MBq", "--json"], capsys)
+    assert code == 0, err
+    fitted = json.loads(out)
+    code, out, _ = run(["tracer", "tiac", "fdg", "--voiding", "none", "--json"], capsys)
+    exact = json.loads(out)
+    assert set(fitted) == set(exact) == {"nuclide", "tiac_h", "method"}
+    assert fitted["nuclide"] == "F-18"
+    assert list(fitted["tiac_h"]) == list(exact["tiac_h"])
+    for region in ("brain", "liver", "other"):
+        assert fitted["tiac_h"][region] == pytest.approx(exact["tiac_h"][region], rel=0.03)
+    assert set(exact["method"].values()) == {"compartment model (exact)"}
+
+
+@pytest.mark.parametrize("args,problem", [
+    (["tracer", "show", "fgd"], "did you mean 'fdg'"),
+    (["tracer", "simulate", "fdg", "--activity", "-5 MBq", "-o", "x.csv"], "--activity"),
+    (["tracer", "simulate", "fdg", "--activity", "370 furlongs", "-o", "x.csv"], "--activity"),
+    (["tracer", "simulate", "fdg", "--until", "2 MBq", "-o", "x.csv"], "--until"),
+    (["tracer", "tiac", "missing.csv", "--nuclide", "F-18", "--activity", "1MBq"], "no such file"),
+    (["tracer", "tiac", "c.csv", "--activity", "1MBq"], "--nuclide"),
+    (["tracer", "tiac", "fdg", "--voiding", "soon"], "--voiding"),
+    (["hologram", "phantom:mird-adult?voxel=8", "--tracer", "fgd", "-o", "x.glb"], "did you mean 'fdg'"),
+    (["hologram", "phantom:mird-adult?voxel=8", "--window", "0:5", "-o", "x.glb"], "needs --tracer"),
+    (["hologram", "phantom:mird-adult?voxel=8", "--tracer", "fdg", "--window", "5:0", "-o", "x.glb"], "--window"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, args, problem):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.csv").write_text("time_h,liver\n0,1\n1,0.5\n")
+    code, out, err = run(args, capsys)
+    assert code == 2 and problem in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not any(p.suffix in (".glb", ".csv") and p.name != "c.csv" for p in tmp_path.iterdir())
+
+
+def test_negative_activity_in_a_curves_file_is_refused(tmp_path, capsys):
+    path = tmp_path / "neg.csv"
+    path.write_text("time_h,liver\n0,1\n1,-0.5\n")
+    code, _, err = run(["tracer", "tiac", str(path), "--nuclide", "Tc-99m", "--activity", "1MBq"], capsys)
+    assert code == 2 and "line 3: negative activity" in err
+
+
+def test_hologram_from_a_curves_file(tmp_path, capsys):
+    """Curves written by simulate colour the same structures as the tracer ID does."""
+    curves = tmp_path / "fdg.csv"
+    run(["tracer", "simulate", "fdg", "--until", "60min", "--step", "5min", "-o", str(curves)], capsys)
+    out = tmp_path / "from-csv.glb"
+    code, _, err = run(["hologram", "phantom:mird-adult?voxel=6", "--tracer", str(curves), "--nuclide", "F-18",
+                        "--activity", "370MBq", "--quantity", "suv", "--window", "0:5", "--no-compress", "-o",
+                        str(out), "--quiet"], capsys)
+    assert code == 0, err
+    gltf, _ = read_glb(out.read_bytes())
+    nodes = {n["name"]: n for n in gltf["nodes"]}
+    assert "values" in nodes["brain"]["extras"] and "values" in nodes["body"]["extras"]
+    assert "values" in nodes["lung_left"]["extras"] and "values" not in nodes["spleen"]["extras"]
+    brain_suv = nodes["brain"]["extras"]["values"][0]
+    volume = nodes["brain"]["extras"]["volume_ml"]
+    assert brain_suv == pytest.approx(0.08 * 73000 / volume, rel=1e-4)
+    assert math.isclose(gltf["scenes"][0]["extras"]["arkit"]["legend"]["real_s"], 3600)
