@@ -32,6 +32,9 @@ def write_atomic(path: str, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -95,7 +98,8 @@ def _uptake_options(args: argparse.Namespace):
     from .units import UnitError, parse_quantity
 
     tracer_only = {"activity": args.activity, "until": args.until, "window": args.window, "nuclide": args.nuclide,
-                   "voiding": args.voiding, "quantity": args.quantity, "weight": args.weight}
+                   "voiding": args.voiding, "quantity": args.quantity, "weight": args.weight, "bids": args.bids,
+                   "per-vertex": args.per_vertex or None}
     if not args.tracer:
         given = [k for k, v in tracer_only.items() if v is not None]
         if given:
@@ -103,12 +107,17 @@ def _uptake_options(args: argparse.Namespace):
         return None
     from .scene.uptake import UptakeOptions
 
-    if not args.tracer.lower().endswith(".csv"):
+    from .scene.uptake import is_pet
+
+    if is_pet(args.tracer) or args.tracer.lower().endswith(".csv"):
+        if not os.path.isfile(args.tracer):
+            raise InputError(args.tracer, "no such file")
+    else:
         from .tracer.model import load_tracer
 
         load_tracer(args.tracer)  # an unknown tracer fails before any meshing
-    elif not os.path.isfile(args.tracer):
-        raise InputError(args.tracer, "no such curves file")
+    if args.per_vertex and not is_pet(args.tracer):
+        raise InputError(args.tracer, "--per-vertex needs a dynamic PET as --tracer (.nii/.nii.gz)")
     window = None
     if args.window is not None:
         parts = args.window.split(":")
@@ -139,7 +148,8 @@ def _uptake_options(args: argparse.Namespace):
         until_s=parse_time(args.until, what="--until") if args.until else None,
         window=window, quantity=args.quantity, clip_s=clip_s, voiding_s=voiding_s, no_voiding=no_voiding,
         decay_corrected=args.decay_corrected, unit=args.unit, nuclide=args.nuclide,
-        curves_decay_corrected=args.curves_decay_corrected, body_weight_g=weight,
+        curves_decay_corrected=args.curves_decay_corrected, body_weight_g=weight, bids=args.bids,
+        per_vertex=args.per_vertex,
     )
 
 
@@ -168,8 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--structures", help="comma-separated structures to include, e.g. liver,kidney_left")
     h.add_argument("--systems", help="comma-separated systems to include, e.g. digestive,urinary")
     h.add_argument("--no-compress", action="store_true", help="plain GLB for viewers without meshopt (Blender, Slicer)")
-    h.add_argument("--tracer", help="colour uptake over time: a library tracer (fdg, mdp, ...), a tracer .yaml, or a "
-                                    "curves .csv")
+    h.add_argument("--tracer", help="colour uptake over time: a library tracer (fdg, mdp, ...), a tracer .yaml, a "
+                                    "curves .csv, or a dynamic PET .nii.gz (with its PET-BIDS .json)")
+    h.add_argument("--bids", help="PET-BIDS sidecar of a dynamic PET (default: beside it)")
+    h.add_argument("--per-vertex", action="store_true",
+                   help="dynamic PET: colour every vertex (sampled inside the surface), one target per frame (<= 24)")
     h.add_argument("--activity", help="administered activity, e.g. 370MBq (default: the tracer's)")
     h.add_argument("--until", help="real time span to animate, e.g. 120min (default: the tracer's)")
     h.add_argument("--clip", default="12s", help="playback length of the whole span (default 12s)")

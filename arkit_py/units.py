@@ -51,7 +51,6 @@ def _registry():
     import pint
 
     ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
-    ureg.define("cc = centimeter ** 3")
     return ureg
 
 

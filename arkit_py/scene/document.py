@@ -54,6 +54,9 @@ class Uptake:
     values: np.ndarray
     activity_bq: np.ndarray
     region: str = ""
+    # per-vertex uptake (dynamic PET): (n_vertices, F) coloured quantity at frame_times_s (F,)
+    vertex_values: np.ndarray | None = None
+    frame_times_s: np.ndarray | None = None
 
     def value_at(self, t_s) -> np.ndarray:
         return np.interp(t_s, self.times_s, self.values)

@@ -114,24 +114,34 @@ def _mesh_plain(b: _Builder, s: StructureNode) -> dict:
     return {"attributes": attributes, "indices": indices}
 
 
-def _palette_morph(b: _Builder, primitive: dict, n: int, palette: np.ndarray, compress: bool) -> None:
+def _palette_morph(b: _Builder, primitive: dict, s: StructureNode, legend, order, compress: bool) -> None:
     """The palette morph of DESIGN.md: base COLOR_0 = per-channel minimum of the stops,
     one target per stop carrying stop - base (all deltas >= 0, so compressors that clamp
-    negatives cannot damage them). Each target also names a POSITION accessor without a
-    bufferView (all zeros, no bytes): three.js declares its morph uniforms only when
-    positions morph, and would otherwise fail to compile the shader of a colour-only morph."""
-    base = palette.min(0)
-    deltas = palette - base
+    negatives cannot damage them). Per-vertex uptake: one target per frame, base = each
+    vertex's per-channel minimum over the frames. Each target also names a POSITION
+    accessor without a bufferView (all zeros, no bytes): three.js declares its morph
+    uniforms only when positions morph, and would otherwise fail to compile the shader of
+    a colour-only morph."""
+    n = len(s.geometry.positions) if order is None else len(order)
+    u = s.uptake
+    if u.vertex_values is None:
+        base = np.broadcast_to(legend.palette.min(0), (n, 3))
+        deltas = [np.broadcast_to(stop - legend.palette.min(0), (n, 3)) for stop in legend.palette]
+    else:
+        values = u.vertex_values if order is None else u.vertex_values[order]
+        colours = legend.color(values)  # (n, F, 3)
+        base = colours.min(axis=1)
+        deltas = [colours[:, f] - base for f in range(colours.shape[1])]
     zero = b.accessor(None, FLOAT, n, "VEC3", lo=[0.0, 0.0, 0.0], hi=[0.0, 0.0, 0.0])
     if compress:  # 16-bit normalized colours (1/65535 steps), padded to 8-byte strides
         def colour(c):
-            q = np.clip(np.rint(np.asarray(c) * 65535.0), 0, 65535).astype(np.uint16)
-            data = np.tile(np.concatenate([q, [0]]).astype(np.uint16), (n, 1))
-            return b.accessor(b.view(data, target=ARRAY_BUFFER, stride=8, mode="ATTRIBUTES"), USHORT, n, "VEC3",
+            q = np.zeros((n, 4), np.uint16)
+            q[:, :3] = np.clip(np.rint(np.asarray(c) * 65535.0), 0, 65535)
+            return b.accessor(b.view(q, target=ARRAY_BUFFER, stride=8, mode="ATTRIBUTES"), USHORT, n, "VEC3",
                               normalized=True)
     else:
         def colour(c):
-            data = np.tile(np.asarray(c, dtype=np.float32), (n, 1))
+            data = np.ascontiguousarray(c, dtype=np.float32)
             return b.accessor(b.view(data, target=ARRAY_BUFFER, stride=None, mode="ATTRIBUTES"), FLOAT, n, "VEC3")
     primitive["attributes"]["COLOR_0"] = colour(base)
     primitive["targets"] = [{"POSITION": zero, "COLOR_0": colour(d)} for d in deltas]
@@ -183,7 +193,7 @@ def _mesh_compressed(b: _Builder, s: StructureNode, bits: int) -> tuple[dict, di
     acc = b.accessor(b.view(idx, target=ELEMENT_ARRAY_BUFFER, stride=None, mode="TRIANGLES"),
                      USHORT if idx.dtype == np.uint16 else UINT, len(idx), "SCALAR")
     transform = {"translation": [float(v) for v in lo], "scale": [float(step)] * 3}
-    return {"attributes": attributes, "indices": acc}, transform
+    return {"attributes": attributes, "indices": acc}, transform, order
 
 
 def _material(s: StructureNode) -> dict:
@@ -227,18 +237,16 @@ def to_glb(doc: Document, options: WriteOptions = WriteOptions()) -> bytes:
         materials.append(_material(s))
         unlit |= s.material.unlit
         if options.compress:
-            primitive, transform = _mesh_compressed(b, s, options.position_bits)
+            primitive, transform, order = _mesh_compressed(b, s, options.position_bits)
         else:
-            primitive, transform = _mesh_plain(b, s), None
+            primitive, transform, order = _mesh_plain(b, s), None, None
         primitive["material"] = len(materials) - 1
         mesh: dict = {"name": s.name, "primitives": [primitive]}
         meshes.append(mesh)
         extras = dict(s.extras)
         if morph:
-            _palette_morph(b, primitive, len(s.geometry.positions), legend.palette, options.compress)
-            peak = int(np.argmax(s.uptake.values))
-            mesh["weights"] = [round(float(w), 6) for w in hat_weights(legend.u(s.uptake.values[peak:peak + 1]),
-                                                                        len(legend.palette))[0]]
+            _palette_morph(b, primitive, s, legend, order, options.compress)
+            mesh["weights"] = _peak_weights(s.uptake, legend)
             extras.update(_uptake_extras(s, legend))
         node = {"name": s.name, "extras": extras}
         nodes.append(node)
@@ -285,6 +293,17 @@ def to_glb(doc: Document, options: WriteOptions = WriteOptions()) -> bytes:
     if options.compress:
         check_decoded(b.decoded_checks)
     return glb_bytes(gltf, binary)
+
+
+def _peak_weights(u, legend) -> list[float]:
+    """mesh.weights: the peak frame, so viewers that ignore the animation show something."""
+    if u.vertex_values is not None:
+        w = np.zeros(u.vertex_values.shape[1])
+        w[int(np.argmax(u.vertex_values.mean(axis=0)))] = 1.0
+    else:
+        peak = int(np.argmax(u.values))
+        w = hat_weights(legend.u(u.values[peak:peak + 1]), len(legend.palette))[0]
+    return [round(float(x), 6) for x in w]
 
 
 def _uptake_extras(s: StructureNode, legend) -> dict:

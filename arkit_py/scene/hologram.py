@@ -206,7 +206,7 @@ def build_hologram(seg: Segmentation, options: HologramOptions = HologramOptions
     if options.uptake is not None:
         if progress:
             progress("tracer")
-        uptake_report = apply_uptake(doc, options.uptake)
+        uptake_report = apply_uptake(doc, options.uptake, seg=seg, gltf_to_ras=gltf_to_ras_mm(origin))
     merge_to_budget(doc, profile.draw_calls)
     doc.scene_extras = {"arkit": {
         "version": __version__,

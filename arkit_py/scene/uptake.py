@@ -54,6 +54,16 @@ class UptakeOptions:
     curves_decay_corrected: bool = False
     body_weight_g: float | None = None  # for SUV; default the ICRP 89 reference adult
     sex: str = "male"
+    bids: str | None = None  # PET-BIDS sidecar of a dynamic PET (default: beside it)
+    per_vertex: bool = False  # dynamic PET: colour every vertex (meshes up to MAX_VERTEX_MESH)
+
+
+MAX_VERTEX_MESH = 20_000  # vertices; bigger meshes keep one colour per structure
+MAX_FRAMES = 24  # morph targets per per-vertex mesh
+
+
+def is_pet(spec: str) -> bool:
+    return spec.lower().endswith((".nii", ".nii.gz"))
 
 
 def _region_table() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]]:
@@ -99,12 +109,35 @@ def _present(doc: Document) -> tuple[dict[str, tuple[float, float]], str | None]
     return present, body
 
 
-def apply_uptake(doc: Document, options: UptakeOptions) -> dict:
+def apply_uptake(doc: Document, options: UptakeOptions, *, seg=None, gltf_to_ras=None) -> dict:
     """Set ``Uptake`` on the structures that hold activity and ``doc.legend``; returns a
-    report (regions, structures, unmapped regions, legend)."""
+    report (regions, structures, unmapped regions, legend).
+
+    seg : the Segmentation the hologram was built from (needed for a dynamic PET).
+    gltf_to_ras : (4, 4) scene -> RAS mm (needed for ``per_vertex``).
+    """
     spec = options.tracer
     present, body = _present(doc)
-    if spec.lower().endswith(".csv"):
+    pet = None
+    if is_pet(spec):
+        if seg is None:
+            raise ValueError("apply_uptake: a dynamic PET needs the segmentation (seg=)")
+        from ..tracer.extract import extract_curves, read_dynamic_pet
+
+        pet = read_dynamic_pet(spec, bids=options.bids)
+        curves = extract_curves(pet, seg, spec=spec)
+        nuclide_name = options.nuclide or pet.nuclide
+        if not nuclide_name:
+            raise InputError(spec, "the PET sidecar names no TracerRadionuclide; give --nuclide (e.g. F-18)")
+        nuclide_name = get_nuclide(nuclide_name).name
+        curves = curves.physical(get_nuclide(nuclide_name).decay_constant)
+        curves.times_s = np.maximum(curves.times_s, 0.0)
+        regions = {name: ((name,), (), False) for name in curves.regions}
+        activity = options.activity_bq or pet.meta.get("injected_bq")
+        tracer_name = "dynamic PET"
+        quantity = options.quantity or "concentration"
+        window = options.window
+    elif spec.lower().endswith(".csv"):
         curves, regions, nuclide_name, activity = _from_curves(spec, options)
         tracer_name = "curves file"
         quantity = options.quantity or "concentration"
@@ -164,13 +197,13 @@ def apply_uptake(doc: Document, options: UptakeOptions) -> dict:
     weight = options.body_weight_g or REFERENCE_BODY_G.get(options.sex, REFERENCE_BODY_G["male"])
     if quantity == "suv" and activity is None:
         raise InputError(spec, "SUV needs the administered activity (--activity)")
-    coloured = {}
-    for name, e in per_structure.items():
-        conc = e["conc"] * (np.exp(lam * times) if decay_corrected else 1.0)
-        if quantity == "suv":
-            coloured[name] = conc * weight / activity  # Bq/mL * g / Bq, 1 g = 1 mL
-        else:
-            coloured[name] = conc / 1000.0  # kBq/mL
+
+    def colour_quantity(conc_bq_ml: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Physical Bq/mL at times t -> the coloured quantity."""
+        conc = conc_bq_ml * (np.exp(lam * t) if decay_corrected else 1.0)
+        return conc * weight / activity if quantity == "suv" else conc / 1000.0  # SUV (1 g = 1 mL) or kBq/mL
+
+    coloured = {name: colour_quantity(e["conc"], times) for name, e in per_structure.items()}
     if window is None:
         peak = max(float(v.max()) for v in coloured.values())
         window = (0.0, _nice(0.5 * peak if peak > 0 else 1.0))
@@ -187,12 +220,50 @@ def apply_uptake(doc: Document, options: UptakeOptions) -> dict:
             s.uptake = Uptake(times.copy(), coloured[s.name], e["activity"], e["region"])
             # vertex colours carry the palette; unlit keeps the colours' meaning exact
             s.material = Material(s.material.name, (1.0, 1.0, 1.0), s.material.alpha, unlit=True)
+    per_vertex = []
+    if options.per_vertex:
+        if pet is None:
+            raise InputError(spec, "--per-vertex needs a dynamic PET (a .nii/.nii.gz tracer)")
+        if gltf_to_ras is None:
+            raise ValueError("apply_uptake: per_vertex needs gltf_to_ras")
+        per_vertex = _vertex_uptake(doc, pet, np.asarray(gltf_to_ras, dtype=np.float64), colour_quantity,
+                                    get_nuclide(nuclide_name).decay_constant)
     unmapped = sorted(r for r in curves.regions if not assignment.get(r))
     return {
         "tracer": tracer_name, "nuclide": nuclide_name, "activity_bq": activity,
         "structures": sorted(per_structure), "unmapped_regions": unmapped,
         "legend": doc.legend.to_extras(),
+        "per_vertex": per_vertex,
     }
+
+
+def _vertex_uptake(doc: Document, pet, to_ras: np.ndarray, colour_quantity, lam: float) -> list[str]:
+    """Colour every vertex of the structures with uptake (meshes up to MAX_VERTEX_MESH
+    vertices) from PET frames sampled along the inward normal; at most MAX_FRAMES frames."""
+    from ..tracer.extract import sample_inward
+
+    t_all = np.maximum(np.asarray(pet.mid_times_s, dtype=np.float64), 0.0)
+    frames = np.unique(np.round(np.linspace(0, len(t_all) - 1, min(MAX_FRAMES, len(t_all)))).astype(int))
+    t = t_all[frames]
+    if len(t) > 1 and np.any(np.diff(t) <= 0):
+        raise InputError(pet.source if hasattr(pet, "source") else "PET", "frame mid-times must increase for --per-vertex")
+    linear = to_ras[:3, :3]
+    done = []
+    for s in doc.structures:
+        if s.uptake is None or len(s.geometry.positions) > MAX_VERTEX_MESH or s.geometry.normals is None:
+            continue
+        points = s.geometry.positions.astype(np.float64) @ linear.T + to_ras[:3, 3]
+        inward = -(s.geometry.normals.astype(np.float64) @ linear.T)
+        samples = sample_inward(pet, points, inward)[:, frames]  # (n, F) Bq/mL as the image stores it
+        mean = np.interp(t, s.uptake.times_s, s.uptake.activity_bq) / max(float(s.extras.get("volume_ml", 0)), 1e-9)
+        if getattr(pet, "decay_corrected", False):
+            samples = samples * np.exp(-lam * t)[None, :]  # physical, as colour_quantity expects
+        samples = np.where(np.isfinite(samples), samples, mean[None, :])
+        values = np.stack([colour_quantity(samples[:, f], np.full(len(samples), t[f])) for f in range(len(t))], 1)
+        s.uptake = Uptake(s.uptake.times_s, s.uptake.values, s.uptake.activity_bq, s.uptake.region,
+                          vertex_values=values, frame_times_s=t.copy())
+        done.append(s.name)
+    return done
 
 
 def _from_curves(spec: str, options: UptakeOptions):
@@ -258,10 +329,14 @@ def hat_weights(u: np.ndarray, stops: int = 8) -> np.ndarray:
 
 
 def keyframes(uptake: Uptake, legend: Legend) -> tuple[np.ndarray, np.ndarray]:
-    """(clip times (k,), weights (k, 8)) of one structure: a key at every sample and at
+    """(clip times (k,), weights (k, targets)) of one structure: a key at every sample and at
     every palette-stop crossing (including the window's ends, where clipping starts), so
     that linear interpolation of the weights reproduces palette(value(t)) exactly for the
-    piecewise-linear interpolant of the samples."""
+    piecewise-linear interpolant of the samples. Per-vertex uptake has one target per
+    frame: a key at every frame with that frame's weight 1 (colours blend between frames)."""
+    if uptake.vertex_values is not None:
+        t = np.asarray(uptake.frame_times_s, dtype=np.float64)
+        return t * legend.clip_s / legend.real_s, np.eye(len(t))
     t = np.asarray(uptake.times_s, dtype=np.float64)
     v = np.asarray(uptake.values, dtype=np.float64)
     stops = len(legend.palette) - 1
