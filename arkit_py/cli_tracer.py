@@ -100,7 +100,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         for row in m.published:
             organ = row.get("label") or row.get("organ") or ""
             mine = ours.get(row.get("organ")) if ours else None
-            beside = f"   ours {mine:.3g} {row.get('unit')}" if mine is not None and row.get("quantity") == "absorbed dose" else ""
+            beside = f"   ours {mine:.3g} mGy/MBq" if mine is not None and "dose" in str(row.get("quantity")) \
+                and row.get("quantity") != "effective dose" else ""
             print(f"  {row.get('quantity')} {organ}: {row.get('value')} {row.get('unit')}   {row.get('source')} "
                   f"({row.get('status')}){beside}")
     print("\nsources")
@@ -192,8 +193,8 @@ def cmd_tiac(args: argparse.Namespace) -> int:
 def cmd_dose(args: argparse.Namespace) -> int:
     from .tracer import dose
 
-    model, _n, activity, tiac, _method = _tiacs(args)
-    report = dose.report(model, tiac, activity_bq=activity, sex=args.sex)
+    model, n, activity, tiac, _method = _tiacs(args)
+    report = dose.report(model, tiac, activity_bq=activity, sex=args.sex, nuclide=n)
     if args.json:
         print(json.dumps(report, indent=2, default=float))
     else:
