@@ -48,8 +48,11 @@ class UnitError(ValueError):
 
 @lru_cache(maxsize=1)
 def _registry():
+    import logging
+
     import pint
 
+    logging.getLogger("pint.util").setLevel(logging.ERROR)  # its own definitions re-defined on load
     ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
     return ureg
 

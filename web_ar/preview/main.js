@@ -25,6 +25,7 @@ const state = {
   selected: null,
   systems: [],
   animations: 0,
+  legend: null,
   select: (name) => select(name),
   screenPosition: (name) => screenPosition(name),
 };
@@ -749,6 +750,32 @@ function patchColourOnlyMorphs(root) {
   });
 }
 
+// ---------------------------------------------------------------------------- legend
+
+function linearToSrgb(c) {
+  const v = Math.min(Math.max(c, 0), 1);
+  return v <= 0.0031308 ? 12.92 * v : 1.055 * Math.pow(v, 1 / 2.4) - 0.055;
+}
+
+function setupLegend() {
+  if (!legend || !Array.isArray(legend.palette) || legend.palette.length < 2) return;
+  const stops = legend.palette.map((rgb, i) => {
+    const [r, g, b] = rgb.map((c) => Math.round(linearToSrgb(c) * 255));
+    return `rgb(${r}, ${g}, ${b}) ${((i / (legend.palette.length - 1)) * 100).toFixed(1)}%`;
+  });
+  const bar = $('legend-bar');
+  bar.style.background = `linear-gradient(to right, ${stops.join(', ')})`;
+  const quantity = legend.quantity === 'suv' ? 'SUV' : 'Activity concentration';
+  const unit = legend.unit || '';
+  $('legend-title').textContent = `${quantity} (${unit})`;
+  $('legend-min').textContent = `${precise.format(legend.min)}`;
+  $('legend-max').textContent = `≥ ${precise.format(legend.max)}`;
+  bar.setAttribute('aria-label', `${quantity} from ${legend.min} to ${legend.max} ${unit}; higher is brighter`);
+  $('legend-note').textContent = legend.decay_corrected ? 'Decay-corrected to injection.' : 'Physical (not decay-corrected).';
+  state.legend = { quantity: legend.quantity, unit, min: legend.min, max: legend.max };
+  $('legend').hidden = false;
+}
+
 function onLoad(gltf) {
   const root = gltf.scene;
   patchColourOnlyMorphs(root);
@@ -763,6 +790,7 @@ function onLoad(gltf) {
   buildStructureList(root);
   setupBodyOpacity();
   setupAnimation(root, gltf.animations || []);
+  setupLegend();
   showSelection();
   renderer.render(scene, camera);
   needsRender = false;
