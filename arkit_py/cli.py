@@ -99,7 +99,7 @@ def _uptake_options(args: argparse.Namespace):
 
     tracer_only = {"activity": args.activity, "until": args.until, "window": args.window, "nuclide": args.nuclide,
                    "voiding": args.voiding, "quantity": args.quantity, "weight": args.weight, "bids": args.bids,
-                   "per-vertex": args.per_vertex or None}
+                   "per-vertex": args.per_vertex or None, "height": args.height}
     if not args.tracer:
         given = [k for k, v in tracer_only.items() if v is not None]
         if given:
@@ -142,6 +142,16 @@ def _uptake_options(args: argparse.Namespace):
         if weight <= 0:
             raise InputError(None, f"--weight must be positive, got {args.weight!r}")
     clip_s = parse_time(args.clip, what="--clip")
+    height = None
+    if args.height is not None:
+        try:
+            height = parse_quantity(args.height, "length", default_unit="cm")
+        except UnitError as error:
+            raise InputError(None, f"--height: {error}") from None
+        if not 50 <= height <= 280:
+            raise InputError(None, f"--height must be a person's height in cm, got {args.height!r}")
+    if args.quantity == "sul" and height is None:
+        raise InputError(None, "--quantity sul needs --height (e.g. 175cm) for the lean body mass")
     return UptakeOptions(
         tracer=args.tracer,
         activity_bq=parse_activity(args.activity) if args.activity else None,
@@ -149,7 +159,7 @@ def _uptake_options(args: argparse.Namespace):
         window=window, quantity=args.quantity, clip_s=clip_s, voiding_s=voiding_s, no_voiding=no_voiding,
         decay_corrected=args.decay_corrected, unit=args.unit, nuclide=args.nuclide,
         curves_decay_corrected=args.curves_decay_corrected, body_weight_g=weight, bids=args.bids,
-        per_vertex=args.per_vertex,
+        per_vertex=args.per_vertex, height_cm=height, sex=args.sex,
     )
 
 
@@ -187,7 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--until", help="real time span to animate, e.g. 120min (default: the tracer's)")
     h.add_argument("--clip", default="12s", help="playback length of the whole span (default 12s)")
     h.add_argument("--window", help="colour window MIN:MAX of the coloured quantity, e.g. 0:5 (values are clipped)")
-    h.add_argument("--quantity", choices=("concentration", "suv"), help="colour by kBq/mL or by SUV (default: the tracer's)")
+    h.add_argument("--quantity", choices=("concentration", "suv", "sul"),
+                   help="colour by kBq/mL, SUV (body weight) or SUL (lean body mass) (default: the tracer's)")
+    h.add_argument("--height", help="height for SUL, e.g. 175cm")
+    h.add_argument("--sex", choices=("male", "female"), default="male",
+                   help="sex for SUL and the reference body weight (default male)")
     h.add_argument("--decay-corrected", action="store_true", help="colour decay-corrected concentration")
     h.add_argument("--voiding", help="bladder voiding interval, e.g. 2h, or 'none'")
     h.add_argument("--weight", help="body weight for SUV, e.g. 70kg (default: ICRP 89 reference adult)")

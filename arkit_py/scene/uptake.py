@@ -44,7 +44,7 @@ class UptakeOptions:
     until_s: float | None = None
     step_s: float | None = None
     window: tuple[float, float] | None = None
-    quantity: str | None = None  # "concentration" or "suv"; default: the tracer's
+    quantity: str | None = None  # "concentration", "suv" or "sul"; default: the tracer's
     clip_s: float = 12.0
     voiding_s: float | None = None  # None: the tracer's interval
     no_voiding: bool = False
@@ -54,6 +54,7 @@ class UptakeOptions:
     curves_decay_corrected: bool = False
     body_weight_g: float | None = None  # for SUV; default the ICRP 89 reference adult
     sex: str = "male"
+    height_cm: float | None = None  # for SUL (lean body mass, James)
     bids: str | None = None  # PET-BIDS sidecar of a dynamic PET (default: beside it)
     per_vertex: bool = False  # dynamic PET: colour every vertex (meshes up to MAX_VERTEX_MESH)
 
@@ -157,8 +158,8 @@ def apply_uptake(doc: Document, options: UptakeOptions, *, seg=None, gltf_to_ras
         nuclide_name, tracer_name = model.nuclide_name, model.id
         quantity = options.quantity or model.quantity
         window = options.window or model.window
-    if quantity not in ("concentration", "suv"):
-        raise InputError(spec, f"--quantity must be concentration or suv, got {quantity!r}")
+    if quantity not in ("concentration", "suv", "sul"):
+        raise InputError(spec, f"--quantity must be concentration, suv or sul, got {quantity!r}")
     n = get_nuclide(nuclide_name)
     until_s = float(curves.times_s[-1])
     if options.until_s:
@@ -192,16 +193,26 @@ def apply_uptake(doc: Document, options: UptakeOptions, *, seg=None, gltf_to_ras
     if not per_structure:
         raise InputError(spec, "no region of this tracer maps onto a structure of this hologram")
 
-    decay_corrected = options.decay_corrected or quantity == "suv"
+    decay_corrected = options.decay_corrected or quantity in ("suv", "sul")
     lam = n.decay_constant
     weight = options.body_weight_g or REFERENCE_BODY_G.get(options.sex, REFERENCE_BODY_G["male"])
-    if quantity == "suv" and activity is None:
-        raise InputError(spec, "SUV needs the administered activity (--activity)")
+    if quantity in ("suv", "sul") and activity is None:
+        raise InputError(spec, f"{quantity.upper()} needs the administered activity (--activity)")
+    if quantity == "sul":
+        from ..tracer.suv import lean_body_mass_kg
+
+        if options.height_cm is None:
+            raise InputError(spec, "SUL needs the height (--height, e.g. 175cm) for the lean body mass")
+        try:
+            weight = 1000.0 * lean_body_mass_kg(weight / 1000.0, options.height_cm, options.sex)
+        except ValueError as error:
+            raise InputError(spec, f"SUL: {error}") from None
 
     def colour_quantity(conc_bq_ml: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Physical Bq/mL at times t -> the coloured quantity."""
         conc = conc_bq_ml * (np.exp(lam * t) if decay_corrected else 1.0)
-        return conc * weight / activity if quantity == "suv" else conc / 1000.0  # SUV (1 g = 1 mL) or kBq/mL
+        # SUV or SUL (1 g = 1 mL; weight is the lean body mass for SUL) or kBq/mL
+        return conc * weight / activity if quantity in ("suv", "sul") else conc / 1000.0
 
     coloured = {name: colour_quantity(e["conc"], times) for name, e in per_structure.items()}
     if window is None:
@@ -210,7 +221,7 @@ def apply_uptake(doc: Document, options: UptakeOptions, *, seg=None, gltf_to_ras
     vmin, vmax = float(window[0]), float(window[1])
     if not (math.isfinite(vmin) and math.isfinite(vmax) and vmax > vmin):
         raise InputError(spec, f"--window must be min:max with max > min, got {vmin:g}:{vmax:g}")
-    unit = "g/mL" if quantity == "suv" else "kBq/mL"
+    unit = "g/mL" if quantity in ("suv", "sul") else "kBq/mL"
     doc.legend = Legend(quantity, unit, vmin, vmax, UPTAKE_PALETTE, float(options.clip_s), until_s,
                         decay_corrected)
     doc.clip_name = f"uptake_0_{_span_name(until_s)}"

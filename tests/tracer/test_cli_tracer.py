@@ -114,3 +114,51 @@ def test_hologram_from_a_curves_file(tmp_path, capsys):
     volume = nodes["brain"]["extras"]["volume_ml"]
     assert brain_suv == pytest.approx(0.08 * 73000 / volume, rel=1e-4)
     assert math.isclose(gltf["scenes"][0]["extras"]["arkit"]["legend"]["real_s"], 3600)
+
+
+def test_sul_uses_the_james_lean_body_mass(tmp_path, capsys):
+    out = tmp_path / "sul.glb"
+    code, _, err = run(["hologram", "phantom:mird-adult?voxel=6", "--tracer", "fdg", "--quantity", "sul",
+                        "--height", "175cm", "--weight", "70kg", "--no-compress", "--quiet", "-o", str(out)], capsys)
+    assert code == 0, err
+    gltf, _ = read_glb(out.read_bytes())
+    nodes = {n["name"]: n for n in gltf["nodes"]}
+    brain = nodes["brain"]["extras"]
+    lbm_g = (1.10 * 70 - 120 * (70 / 175) ** 2) * 1000  # 57.8 kg
+    assert brain["values"][0] == pytest.approx(0.08 * lbm_g / brain["volume_ml"], rel=1e-4)
+    assert gltf["scenes"][0]["extras"]["arkit"]["legend"]["quantity"] == "sul"
+    code, _, err = run(["hologram", "phantom:mird-adult?voxel=6", "--tracer", "fdg", "--quantity", "sul", "-o",
+                        str(tmp_path / "x.glb")], capsys)
+    assert code == 2 and "--height" in err and err.count("\n") == 1
+
+
+def _pet(tmp_path, affine, sidecar):
+    import nibabel as nib
+
+    data = np.ones((8, 8, 8, 3), np.float32)
+    nib.save(nib.Nifti1Image(data, affine), tmp_path / "pet.nii.gz")
+    if sidecar is not None:
+        (tmp_path / "pet.json").write_text(json.dumps(sidecar))
+    labels = np.zeros((8, 8, 8), np.uint8)
+    labels[2:6, 2:6, 2:6] = 1
+    nib.save(nib.Nifti1Image(labels, np.diag([2.0, 2.0, 2.0, 1.0])), tmp_path / "labels.nii.gz")
+    return str(tmp_path / "pet.nii.gz"), str(tmp_path / "labels.nii.gz")
+
+
+TIMING = {"FrameTimesStart": [0, 60, 120], "FrameDuration": [60, 60, 60], "Units": "Bq/mL",
+          "InjectionStart": 0, "ImageDecayCorrected": False, "TracerRadionuclide": "F18"}
+
+
+@pytest.mark.parametrize("shift,sidecar,problem", [
+    (1000.0, TIMING, "overlap"),
+    (0.0, {"Units": "Bq/mL"}, "FrameTimesStart"),
+    (0.0, {**TIMING, "Units": "furlongs"}, "Units"),
+])
+def test_extract_bad_input_is_one_line(tmp_path, capsys, shift, sidecar, problem):
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    affine[:3, 3] = shift
+    pet, labels = _pet(tmp_path, affine, sidecar)
+    out = tmp_path / "c.csv"
+    code, _, err = run(["tracer", "extract", pet, "--labels", labels, "-o", str(out)], capsys)
+    assert code == 2 and problem in err and err.count("\n") == 1, err
+    assert not out.exists()
