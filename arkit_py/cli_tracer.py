@@ -99,9 +99,14 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("\npublished values (printed beside ours, not asserted; ours are a teaching approximation)")
         for row in m.published:
             organ = row.get("label") or row.get("organ") or ""
-            mine = ours.get(row.get("organ")) if ours else None
-            beside = f"   ours {mine:.3g} mGy/MBq" if mine is not None and "dose" in str(row.get("quantity")) \
-                and row.get("quantity") != "effective dose" else ""
+            if row.get("quantity") == "TIAC":
+                organ = row.get("region", "")
+                mine = tiac.get(row.get("region"))
+                beside = f"   ours {mine:.4g} h" if mine is not None else ""
+            else:
+                mine = ours.get(row.get("organ")) if ours else None
+                beside = f"   ours {mine:.3g} mGy/MBq" if mine is not None and "dose" in str(row.get("quantity")) \
+                    and row.get("quantity") != "effective dose" else ""
             print(f"  {row.get('quantity')} {organ}: {row.get('value')} {row.get('unit')}   {row.get('source')} "
                   f"({row.get('status')}){beside}")
     print("\nsources")

@@ -435,7 +435,7 @@ def report(model: TracerModel | None, tiac_h: dict[str, float], *, activity_bq: 
     matched = {r.organ for r in rows}
     other = [_with_mgy(p) for p in model.published
              if not (p.get("organ") in matched and p.get("quantity") in _ORGAN_QUANTITIES)
-             and p.get("sex") in (None, sex)]
+             and p.get("sex") in (None, sex) and p.get("quantity") != "TIAC"]  # TIACs: `tracer show`
     n = model.nuclide
     return {
         "tracer": model.id, "name": model.name, "nuclide": n.name, "activity_bq": activity_bq, "sex": sex,

@@ -162,3 +162,9 @@ def test_extract_bad_input_is_one_line(tmp_path, capsys, shift, sidecar, problem
     code, _, err = run(["tracer", "extract", pet, "--labels", labels, "-o", str(out)], capsys)
     assert code == 2 and problem in err and err.count("\n") == 1, err
     assert not out.exists()
+
+
+def test_show_prints_published_tiacs_beside_ours(capsys):
+    code, out, _ = run(["tracer", "show", "fdg"], capsys)
+    line = next(x for x in out.splitlines() if x.strip().startswith("TIAC brain"))
+    assert "0.211 h" in line and "ours 0.2112 h" in line and "unverified" in line
