@@ -92,10 +92,24 @@ def cmd_hologram(args: argparse.Namespace) -> int:
     return 0
 
 
+def _person(option: str, text: str | None, kind: str, unit: str, bounds: tuple[float, float], what: str):
+    """A body weight (g) or height (cm) typed with or without a unit; None when not given."""
+    from .units import UnitError, parse_quantity
+
+    if text is None:
+        return None
+    try:
+        value = parse_quantity(text, kind, default_unit=unit)
+    except UnitError as error:
+        raise InputError(None, f"{option}: {error}") from None
+    if not bounds[0] <= value <= bounds[1]:
+        raise InputError(None, f"{option} must be {what}, got {text!r}")
+    return value
+
+
 def _uptake_options(args: argparse.Namespace):
     """--tracer and its options -> UptakeOptions (None without --tracer)."""
     from .tracer.curves import parse_activity, parse_time
-    from .units import UnitError, parse_quantity
 
     tracer_only = {"activity": args.activity, "until": args.until, "window": args.window, "nuclide": args.nuclide,
                    "voiding": args.voiding, "quantity": args.quantity, "weight": args.weight, "bids": args.bids,
@@ -133,23 +147,9 @@ def _uptake_options(args: argparse.Namespace):
             no_voiding = True
         else:
             voiding_s = parse_time(args.voiding, what="--voiding")
-    weight = None
-    if args.weight is not None:
-        try:
-            weight = parse_quantity(args.weight, "mass", default_unit="kg")
-        except UnitError as error:
-            raise InputError(None, f"--weight: {error}") from None
-        if weight <= 0:
-            raise InputError(None, f"--weight must be positive, got {args.weight!r}")
+    weight = _person("--weight", args.weight, "mass", "kg", (1_000.0, 500_000.0), "a body weight, e.g. 70kg")
     clip_s = parse_time(args.clip, what="--clip")
-    height = None
-    if args.height is not None:
-        try:
-            height = parse_quantity(args.height, "length", default_unit="cm")
-        except UnitError as error:
-            raise InputError(None, f"--height: {error}") from None
-        if not 50 <= height <= 280:
-            raise InputError(None, f"--height must be a person's height in cm, got {args.height!r}")
+    height = _person("--height", args.height, "length", "cm", (50.0, 280.0), "a person's height, e.g. 175cm")
     if args.quantity == "sul" and height is None:
         raise InputError(None, "--quantity sul needs --height (e.g. 175cm) for the lean body mass")
     return UptakeOptions(

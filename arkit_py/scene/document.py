@@ -131,3 +131,15 @@ class Document:
         lo = np.min([s.geometry.positions.min(0) for s in self.structures], axis=0)
         hi = np.max([s.geometry.positions.max(0) for s in self.structures], axis=0)
         return lo, hi
+
+
+def vertex_normals(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(n, 3) float32 unit normals, area-weighted over incident faces (never zero)."""
+    p = positions.astype(np.float64)
+    n = np.cross(p[faces[:, 1]] - p[faces[:, 0]], p[faces[:, 2]] - p[faces[:, 0]])
+    acc = np.zeros_like(p)
+    for i in range(3):
+        np.add.at(acc, faces[:, i], n)
+    length = np.linalg.norm(acc, axis=1, keepdims=True)
+    acc = np.where(length > 1e-20, acc / np.maximum(length, 1e-300), np.array([0.0, 1.0, 0.0]))
+    return acc.astype(np.float32)

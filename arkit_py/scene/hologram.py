@@ -21,7 +21,7 @@ from ..geometry.meshes import build_meshes
 from ..geometry.surfaces import SurfaceOptions
 from ..sources.segmentation import Segmentation
 from ..structures import SYSTEMS, lookup, suggest
-from .document import Document, Geometry, Material, StructureNode
+from .document import Document, Geometry, Material, StructureNode, vertex_normals
 from .gltf import WriteOptions, to_glb
 from .uptake import UptakeOptions, apply_uptake
 
@@ -67,18 +67,6 @@ def srgb_to_linear(c) -> tuple[float, float, float]:
     c = np.asarray(c, dtype=np.float64)
     out = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
     return tuple(round(float(v), 6) for v in out)  # type: ignore[return-value]
-
-
-def vertex_normals(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(n, 3) float32 unit normals, area-weighted over incident faces (never zero)."""
-    p = positions.astype(np.float64)
-    n = np.cross(p[faces[:, 1]] - p[faces[:, 0]], p[faces[:, 2]] - p[faces[:, 0]])
-    acc = np.zeros_like(p)
-    for i in range(3):
-        np.add.at(acc, faces[:, i], n)
-    length = np.linalg.norm(acc, axis=1, keepdims=True)
-    acc = np.where(length > 1e-20, acc / np.maximum(length, 1e-300), np.array([0.0, 1.0, 0.0]))
-    return acc.astype(np.float32)
 
 
 def merge_to_budget(doc: Document, draw_calls: int) -> None:

@@ -37,7 +37,7 @@ from pathlib import Path
 import meshoptimizer as mo
 import numpy as np
 
-from .document import Document, Geometry, Legend, Material, StructureNode
+from .document import Document, Geometry, Legend, Material, StructureNode, vertex_normals
 
 log = logging.getLogger(__name__)
 
@@ -214,19 +214,8 @@ def simplified(geometry: Geometry, target: int) -> tuple[np.ndarray, np.ndarray,
     used, local = np.unique(faces, return_inverse=True)
     positions = positions[used]
     faces = local.reshape(-1, 3)
-    normals = _vertex_normals(positions, faces) if normals is None else np.asarray(normals, np.float32)[used]
+    normals = vertex_normals(positions, faces) if normals is None else np.asarray(normals, np.float32)[used]
     return positions, faces.astype(np.int32), normals
-
-
-def _vertex_normals(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(n, 3) float32 unit normals, each the sum of its faces' area vectors."""
-    p = positions.astype(np.float64)
-    area = np.cross(p[faces[:, 1]] - p[faces[:, 0]], p[faces[:, 2]] - p[faces[:, 0]])
-    acc = np.zeros_like(p)
-    for corner in range(3):
-        np.add.at(acc, faces[:, corner], area)
-    length = np.linalg.norm(acc, axis=1, keepdims=True)
-    return np.where(length > 0, acc / np.where(length > 0, length, 1.0), [0.0, 1.0, 0.0]).astype(np.float32)
 
 
 def _unique(name: str, taken: set[str]) -> str:

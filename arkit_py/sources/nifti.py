@@ -65,9 +65,9 @@ def _read_errors() -> tuple[type[BaseException], ...]:
     return (OSError, EOFError, ValueError, zlib.error, struct.error, ImageFileError, HeaderDataError)
 
 
-def open_nifti(path: str | os.PathLike):
-    """Load a NIfTI header (no voxel data yet) and check it describes a 3D label volume
-    that fits in memory. Returns (image, 3D shape)."""
+def load_nifti_header(path: str | os.PathLike):
+    """The NIfTI image of ``path`` with its header read (no voxel data yet); InputError
+    when the file is missing, unreadable or not NIfTI."""
     nib = _nib()
     if not os.path.isfile(path):
         raise InputError(path, "no such file")
@@ -77,6 +77,13 @@ def open_nifti(path: str | os.PathLike):
         raise InputError(path, f"not a readable NIfTI file ({_reason(exc)})") from None
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise InputError(path, f"not a NIfTI image (read as {type(img).__name__})")
+    return img
+
+
+def open_nifti(path: str | os.PathLike):
+    """Load a NIfTI header (no voxel data yet) and check it describes a 3D label volume
+    that fits in memory. Returns (image, 3D shape)."""
+    img = load_nifti_header(path)
     dtype = img.header.get_data_dtype()
     if dtype.kind not in "biuf":
         raise InputError(path, f"not a label map: voxels are {_dtype_name(dtype)}, expected integer labels")

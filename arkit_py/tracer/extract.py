@@ -38,7 +38,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..sources.memory import check_fits
-from ..sources.nifti import _nib, _read_errors, _reason, check_affine, nifti_affine
+from ..sources.nifti import _read_errors, _reason, check_affine, load_nifti_header, nifti_affine
 from ..sources.segmentation import Segmentation
 from ..units import UnitError, parse_quantity, unit_factor
 from .curves import Curves
@@ -121,15 +121,7 @@ def read_dynamic_pet(path: str | os.PathLike, bids: str | os.PathLike | Mapping 
     Raises InputError (``<path>: <problem>``) for anything unreadable or inconsistent.
     """
     name = os.fspath(path)
-    nib = _nib()
-    if not os.path.isfile(name):
-        raise InputError(name, "no such file")
-    try:
-        img = nib.load(name)
-    except _read_errors() as exc:
-        raise InputError(name, f"not a readable NIfTI file ({_reason(exc)})") from None
-    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
-        raise InputError(name, f"not a NIfTI image (read as {type(img).__name__})")
+    img = load_nifti_header(name)
     dtype = img.header.get_data_dtype()
     if dtype.kind not in "biuf":
         raise InputError(name, f"voxels are {dtype} (expected numbers: a PET in Bq/mL)")
