@@ -199,7 +199,18 @@ def cmd_dose(args: argparse.Namespace) -> int:
     from .tracer import dose
 
     model, n, activity, tiac, _method = _tiacs(args)
-    report = dose.report(model, tiac, activity_bq=activity, sex=args.sex, nuclide=n)
+    volumes = None
+    if args.segmentation:
+        from .sources.load import load_segmentation
+
+        seg = load_segmentation(args.segmentation, labels=args.label_table)
+        per_voxel = seg.voxel_volume_ml
+        volumes = {}
+        for label, count in seg.voxel_counts().items():
+            if label in seg.segments and label != seg.body_label:
+                name = seg.segments[label].structure.name
+                volumes[name] = volumes.get(name, 0.0) + count * per_voxel
+    report = dose.report(model, tiac, activity_bq=activity, sex=args.sex, nuclide=n, volumes_ml=volumes)
     if args.json:
         print(json.dumps(report, indent=2, default=float))
     else:
@@ -268,6 +279,9 @@ def add_parser(sub) -> None:
         p.add_argument("--json", action="store_true")
         if name == "dose":
             p.add_argument("--sex", choices=("male", "female"), default="male", help="reference masses (ICRP 89)")
+            p.add_argument("--segmentation", help="masses from this segmentation's volumes x density (NIfTI, NRRD, "
+                                                  "TotalSegmentator folder, phantom:mird-adult) instead of ICRP 89")
+            p.add_argument("--label-table", help="label table naming the segmentation's labels")
         p.set_defaults(func=func)
 
     p = ts.add_parser("extract", help="curves from a dynamic PET and a label volume (mean concentration per frame)")

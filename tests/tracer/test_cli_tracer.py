@@ -168,3 +168,15 @@ def test_show_prints_published_tiacs_beside_ours(capsys):
     code, out, _ = run(["tracer", "show", "fdg"], capsys)
     line = next(x for x in out.splitlines() if x.strip().startswith("TIAC brain"))
     assert "0.211 h" in line and "ours 0.2112 h" in line and "unverified" in line
+
+
+def test_dose_masses_from_a_segmentation(capsys):
+    code, out, err = run(["tracer", "dose", "fdg", "--segmentation", "phantom:mird-adult?voxel=4", "--json"], capsys)
+    assert code == 0, err
+    rows = {r["region"]: r for r in json.loads(out)["rows"]}
+    # the phantom's brain: 1470 mL analytic (research/nucmed.md 1.4) x 1.04 g/mL
+    assert rows["brain"]["mass_g"] == pytest.approx(1470.27 * 1.04, rel=0.01)
+    code, out, _ = run(["tracer", "dose", "fdg", "--json"], capsys)
+    reference = {r["region"]: r for r in json.loads(out)["rows"]}
+    assert reference["brain"]["mass_g"] == 1450  # ICRP 89 male
+    assert reference["brain"]["mgy_per_mbq"] > rows["brain"]["mgy_per_mbq"]  # lighter organ, higher dose
