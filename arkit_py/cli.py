@@ -220,9 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--open", action="store_true", help="open the system browser")
     p.set_defaults(func=cmd_preview)
 
+    from .cli_lesson import add_parser as add_lesson
     from .cli_tracer import add_parser as add_tracer
 
     add_tracer(sub)
+    add_lesson(sub)
     return parser
 
 

@@ -35,7 +35,22 @@ class InputError(ArkitError):
 
 
 class LessonError(ArkitError):
-    """A lesson source or bundle that fails validation."""
+    """A lesson source or bundle that fails validation.
+
+    With a location the message reads ``<path>:<line>:<col>: <field>: <problem>``
+    (``lessons/fdg/lesson.yaml:14:5: steps[2].visible: unknown structure 'livr'``); a bundle
+    problem reads ``<path>: <problem>``.
+    """
+
+    def __init__(self, problem: str, *, path: str | os.PathLike | None = None, line: int | None = None,
+                 column: int | None = None, field: str | None = None):
+        self.path = None if path is None else str(path)
+        self.line, self.column, self.field, self.problem = line, column, field, problem
+        where = self.path or ""
+        if where and line is not None:
+            where += f":{line}:{column or 1}"
+        text = f"{field}: {problem}" if field else problem
+        super().__init__(f"{where}: {text}" if where else text)
 
 
 class SessionError(ArkitError):

@@ -97,6 +97,19 @@ def parse_quantity(text: str | float, kind: str, *, default_unit: str | None = N
     return _finite(value, text)
 
 
+def parse_typed(text: str, kinds: tuple[str, ...] = ("activity", "time", "concentration", "mass", "length",
+                                                       "dose", "dose_per_activity", "dimensionless")) -> tuple[float, str]:
+    """(value in the internal unit, kind) of a quantity whose kind is not known beforehand
+    (a numeric quiz answer: ``370 MBq``, ``6 h``, ``12.5 %``)."""
+    for kind in kinds:
+        try:
+            return parse_quantity(text, kind), kind
+        except UnitError:
+            continue
+    q = _parse(str(text))
+    raise UnitError(f"{text!r} is not a quantity arkit knows (its dimension is {q.dimensionality})")
+
+
 def convert(value: float, unit: str, kind: str) -> float:
     """``value`` given in ``unit`` -> the internal unit of ``kind``."""
     ureg = _registry()

@@ -1,0 +1,1 @@
+"""Lessons: the lesson.yaml format, validation, bundles (.arlesson), signatures."""

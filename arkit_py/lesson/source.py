@@ -1,0 +1,412 @@
+"""Reading ``lessons/<id>/lesson.yaml``: the JSON Schema, then the checks a schema cannot
+make, with every problem located in the file.
+
+An error names the file, line, column and field and suggests a fix::
+
+    lessons/fdg/lesson.yaml:14:5: steps[2].visible: unknown structure 'livr' (did you mean 'liver'?)
+
+``load_lesson(folder)`` returns a ``LessonSource``: the data as written, its positions and
+the normalised form that goes into ``lesson.json`` (quantities also in internal units).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from ..errors import InputError, LessonError
+from ..structures import SYSTEMS, slug, table
+from ..units import UnitError, parse_quantity, parse_typed
+
+SCHEMA_VERSION = 1
+MAX_LESSON_BYTES = 1_000_000
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    """The lesson JSON Schema shipped in the package (``arkit_py/lesson/lesson.schema.json``)."""
+    return json.loads((resources.files("arkit_py") / "lesson" / "lesson.schema.json").read_text(encoding="utf-8"))
+
+
+@dataclass
+class LessonSource:
+    folder: Path
+    path: Path  # lesson.yaml
+    data: dict  # as written (YAML -> Python)
+    positions: dict = field(default_factory=dict)  # path tuple -> (line, column), 1-based
+    normalised: dict = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.data["id"]
+
+    def error(self, where: tuple, problem: str) -> LessonError:
+        line, column = locate(self.positions, where)
+        return LessonError(problem, path=display_path(self.path), line=line, column=column, field=field_name(where))
+
+
+def display_path(path: Path) -> str:
+    """The path as a person would type it: relative to the working folder when inside it."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+
+
+def field_name(where: tuple) -> str:
+    """('steps', 2, 'visible') -> 'steps[2].visible'."""
+    out = ""
+    for part in where:
+        if part == "__key__":
+            continue
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def locate(positions: dict, where: tuple) -> tuple[int, int]:
+    """The position of ``where`` or of its nearest ancestor that has one."""
+    where = tuple(where)
+    while where not in positions and where:
+        where = where[:-1]
+    return positions.get(where, (1, 1))
+
+
+# -- YAML with positions --------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
+        seen[key] = True
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _positions(node, where=(), out=None) -> dict:
+    """Path tuple -> (line, column) of every value in a composed YAML tree (1-based)."""
+    out = {} if out is None else out
+    out[where] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            _positions(value_node, where + (key,), out)
+            out[where + (key,)] = (value_node.start_mark.line + 1, value_node.start_mark.column + 1)
+            out[where + (key, "__key__")] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _positions(item, where + (i,), out)
+    return out
+
+
+def read_yaml(text: str, shown: str) -> tuple[dict, dict]:
+    try:
+        node = yaml.compose(text, Loader=_UniqueKeyLoader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        problem = getattr(error, "problem", None) or "not valid YAML"
+        raise LessonError(f"not valid YAML: {problem}", path=shown, line=(mark.line + 1) if mark else 1,
+                          column=(mark.column + 1) if mark else 1) from None
+    if not isinstance(data, dict) or node is None:
+        raise LessonError("a lesson must be a mapping (id, title, steps, ...)", path=shown, line=1, column=1)
+    return data, _positions(node)
+
+
+# -- schema errors in plain words -------------------------------------------------------
+
+
+def _schema_problem(error) -> tuple[tuple, str]:
+    """(where, problem) of one jsonschema error, in words a lecturer understands."""
+    where = tuple(error.absolute_path)
+    v = error.validator
+    if v == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return where, f"missing field {missing!r}"
+    if v == "additionalProperties":
+        known = sorted((error.schema.get("properties") or {}).keys())
+        extra = [k for k in error.instance if k not in known] if isinstance(error.instance, dict) else []
+        name = extra[0] if extra else "?"
+        close = difflib.get_close_matches(str(name), known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
+        return where + (name, "__key__"), f"unknown field {name!r}{hint}"
+    if v == "enum":
+        return where, f"must be one of {', '.join(repr(x) for x in error.validator_value)}, got {error.instance!r}"
+    if v == "const":
+        return where, f"must be {error.validator_value!r}"
+    if v == "type":
+        kind = error.validator_value
+        kinds = " or ".join(kind) if isinstance(kind, list) else kind
+        return where, f"must be {'an' if str(kinds)[0] in 'aeiou' else 'a'} {kinds}, got {type(error.instance).__name__}"
+    if v == "pattern":
+        hint = {"^[a-z0-9]+(-[a-z0-9]+)*$": "lower-case letters, digits and single hyphens"}.get(error.validator_value,
+                                                                                              error.validator_value)
+        return where, f"{error.instance!r} is not allowed here ({hint})"
+    if v in ("minItems", "maxItems", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
+             "minProperties"):
+        words = {"minItems": "at least {} items", "maxItems": "at most {} items", "minLength": "at least {} characters",
+                 "maxLength": "at most {} characters", "minimum": "at least {}", "maximum": "at most {}",
+                 "exclusiveMinimum": "more than {}", "minProperties": "at least {} entries"}[v]
+        return where, f"must have {words.format(error.validator_value)}" if v.endswith(("Items", "Length", "Properties")) \
+            else f"must be {words.format(error.validator_value)}, got {error.instance!r}"
+    return where, error.message
+
+
+def _schema_errors(data: dict):
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema())
+    errors = list(validator.iter_errors(data))
+
+    def depth(e):
+        return (-len(list(e.absolute_path)), [str(p) for p in e.absolute_path])
+
+    # the deepest error first: "steps[2].quiz.answer: ..." says more than "steps[2]: ..."
+    out = []
+    for e in sorted(errors, key=depth):
+        if e.validator in ("allOf", "if", "then") and e.context:
+            out += [c for c in e.context]
+        else:
+            out.append(e)
+    return out
+
+
+# -- the checks a schema cannot make -----------------------------------------------------
+
+
+def _structure_problem(name: str) -> str | None:
+    """Why ``name`` is not a canonical structure or system:<system>; None when it is."""
+    if name.startswith("system:"):
+        system = name.split(":", 1)[1]
+        if system in SYSTEMS:
+            return None
+        close = difflib.get_close_matches(system, SYSTEMS, n=1)
+        return f"unknown system {system!r}" + (f" (did you mean 'system:{close[0]}'?)" if close else "")
+    names = table()
+    if name in names:
+        return None
+    key = slug(name)
+    for canonical, s in names.items():
+        if key == canonical or key in s.aliases or key == slug(s.display):
+            return f"{name!r} is not the canonical name (write {canonical!r})"
+    close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
+    return f"unknown structure {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def _check(src: LessonSource) -> None:
+    d = src.data
+    if d["id"] != src.folder.name:
+        raise src.error(("id",), f"must be the folder name {src.folder.name!r}, got {d['id']!r}")
+    if d["review_status"] == "reviewed" and not d.get("reviewed_by"):
+        raise src.error(("review_status",), "a reviewed lesson names who reviewed it (reviewed_by)")
+    refs = [r["id"] for r in d["references"]]
+    for i, r in enumerate(refs):
+        if refs.index(r) != i:
+            raise src.error(("references", i, "id"), f"reference id {r!r} appears twice")
+    holograms = d["holograms"]
+    for hid, h in holograms.items():
+        base = ("holograms", hid)
+        if not h["source"].startswith("phantom:"):
+            path = (src.folder / h["source"])
+            if not path.exists():
+                raise src.error(base + ("source",), f"no such file {h['source']!r} (paths are relative to the lesson folder)")
+        for key in ("labels",):
+            if key in h and not (src.folder / h[key]).exists():
+                raise src.error(base + (key,), f"no such file {h[key]!r}")
+        if "tracer" in h:
+            tracer = h["tracer"]
+            if tracer.endswith((".yaml", ".yml", ".csv")):
+                if not (src.folder / tracer).exists():
+                    raise src.error(base + ("tracer",), f"no such file {tracer!r}")
+                if tracer.endswith(".csv") and "nuclide" not in h:
+                    raise src.error(base + ("tracer",), "a curves file needs 'nuclide' (e.g. F-18)")
+            else:
+                from ..tracer.model import library_ids
+
+                if tracer not in library_ids():
+                    close = difflib.get_close_matches(tracer, library_ids(), n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else f" (library: {', '.join(library_ids())})"
+                    raise src.error(base + ("tracer",), f"unknown tracer {tracer!r}{hint}")
+        for key in ("activity", "until", "clip", "voiding"):
+            if key in h:
+                kind = "activity" if key == "activity" else "time"
+                if key == "voiding" and h[key].strip().lower() == "none":
+                    continue
+                _quantity(src, base + (key,), h[key], kind, positive=True)
+        if "window" in h and not h["window"][1] > h["window"][0]:
+            raise src.error(base + ("window",), "must be [min, max] with max > min")
+        for j, name in enumerate(h.get("structures", [])):
+            problem = _structure_problem(name)
+            if problem:
+                raise src.error(base + ("structures", j), problem)
+        if any(k in h for k in ("activity", "until", "clip", "window", "quantity", "voiding")) and "tracer" not in h:
+            key = next(k for k in ("activity", "until", "clip", "window", "quantity", "voiding") if k in h)
+            raise src.error(base + (key,), "only a hologram with a tracer takes this")
+    first = next(iter(holograms))
+    quiz_ids: dict[str, int] = {}
+    for i, step in enumerate(d["steps"]):
+        base = ("steps", i)
+        hid = step.get("hologram", first)
+        if hid not in holograms:
+            close = difflib.get_close_matches(hid, list(holograms), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (holograms: {', '.join(holograms)})"
+            raise src.error(base + ("hologram",), f"unknown hologram {hid!r}{hint}")
+        for key in ("visible", "highlighted", "translucent"):
+            for j, name in enumerate(step.get(key, [])):
+                problem = _structure_problem(name)
+                if problem:
+                    raise src.error(base + (key, j), problem)
+        for j, label in enumerate(step.get("labels", [])):
+            problem = _structure_problem(label["structure"])
+            if problem or label["structure"].startswith("system:"):
+                raise src.error(base + ("labels", j, "structure"), problem or "a label pins to a structure, not a system")
+        time = step.get("time")
+        if time:
+            if "tracer" not in holograms[hid]:
+                raise src.error(base + ("time",), f"hologram {hid!r} has no tracer: no time to set")
+            start = _quantity(src, base + ("time", "start"), time["start"], "time") if "start" in time else 0.0
+            if "end" in time:
+                end = _quantity(src, base + ("time", "end"), time["end"], "time")
+                if end <= start:
+                    raise src.error(base + ("time", "end"), "must come after start")
+        framing = step.get("framing") or {}
+        if "target" in framing and framing["target"] != "whole":
+            problem = _structure_problem(framing["target"])
+            if problem:
+                raise src.error(base + ("framing", "target"), problem + " (or 'whole')")
+        quiz = step.get("quiz")
+        if quiz:
+            q = base + ("quiz",)
+            if quiz["id"] in quiz_ids:
+                raise src.error(q + ("id",), f"quiz id {quiz['id']!r} is already used in step {quiz_ids[quiz['id']]}")
+            quiz_ids[quiz["id"]] = i
+            _check_quiz(src, q, quiz)
+
+
+def _quantity(src: LessonSource, where: tuple, text, kind: str, *, positive: bool = False) -> float:
+    try:
+        value = parse_quantity(text, kind)
+    except UnitError as error:
+        raise src.error(where, str(error)) from None
+    if value < 0 or (positive and value == 0):
+        raise src.error(where, f"must be positive, got {text!r}")
+    return value
+
+
+def _check_quiz(src: LessonSource, where: tuple, quiz: dict) -> None:
+    kind = quiz["kind"]
+    if kind == "identify":
+        for j, name in enumerate(quiz["answer"]):
+            problem = _structure_problem(name)
+            if problem or name.startswith("system:"):
+                raise src.error(where + ("answer", j), problem or "identify answers are structures, not systems")
+    elif kind == "choice":
+        for j, index in enumerate(quiz["answer"]):
+            if index >= len(quiz["options"]):
+                raise src.error(where + ("answer", j), f"option {index} does not exist (options are numbered from 0 "
+                                                       f"to {len(quiz['options']) - 1})")
+        if len(set(quiz["answer"])) != len(quiz["answer"]):
+            raise src.error(where + ("answer",), "an option is listed twice")
+    elif kind == "numeric":
+        try:
+            value, qkind = parse_typed(quiz["answer"])
+        except UnitError as error:
+            raise src.error(where + ("answer",), str(error)) from None
+        tol = quiz["tolerance"].strip()
+        if tol.endswith("%"):
+            try:
+                rel = parse_quantity(tol, "dimensionless")
+            except UnitError as error:
+                raise src.error(where + ("tolerance",), str(error)) from None
+            if not 0 <= rel < 1:
+                raise src.error(where + ("tolerance",), "a relative tolerance is between 0 % and 100 %")
+        else:
+            try:
+                parse_quantity(tol, qkind)
+            except UnitError:
+                raise src.error(where + ("tolerance",), f"{tol!r} is not {'an' if qkind[0] in 'aeiou' else 'a'} "
+                                                        f"{qkind.replace('_', ' ')} like the answer (or give a %)") from None
+        del value
+    elif kind == "order":
+        for j, name in enumerate(quiz["answer"]):
+            problem = _structure_problem(name)
+            if problem:
+                raise src.error(where + ("answer", j), problem)
+        if len(set(quiz["answer"])) != len(quiz["answer"]):
+            raise src.error(where + ("answer",), "a structure is listed twice")
+
+
+# -- normalising for lesson.json ----------------------------------------------------------
+
+
+def _normalise(d: dict) -> dict:
+    out = copy.deepcopy(d)
+    out = {"schema_version": SCHEMA_VERSION, **out}
+    first = next(iter(d["holograms"]))
+    for h in out["holograms"].values():
+        h.setdefault("profile", "phone")
+        h.setdefault("usdz", True)
+    for step in out["steps"]:
+        step.setdefault("hologram", first)
+        time = step.get("time")
+        if time:
+            if "start" in time:
+                time["start_s"] = parse_quantity(time["start"], "time")
+            if "end" in time:
+                time["end_s"] = parse_quantity(time["end"], "time")
+            time.setdefault("play", False)
+        quiz = step.get("quiz")
+        if quiz and quiz["kind"] == "numeric":
+            value, kind = parse_typed(quiz["answer"])
+            quiz["answer_value"] = value
+            quiz["answer_kind"] = kind
+            tol = quiz["tolerance"].strip()
+            if tol.endswith("%"):
+                quiz["tolerance_relative"] = parse_quantity(tol, "dimensionless")
+            else:
+                quiz["tolerance_value"] = parse_quantity(tol, kind)
+    return out
+
+
+def load_lesson(folder: str | os.PathLike) -> LessonSource:
+    """Read, validate and normalise ``<folder>/lesson.yaml``; LessonError on any problem."""
+    folder = Path(folder)
+    path = folder / "lesson.yaml"
+    shown = display_path(path)
+    if not folder.is_dir():
+        raise LessonError("no such lesson folder", path=display_path(folder))
+    if not path.is_file():
+        raise LessonError("no lesson.yaml in this folder (arkit lesson new <id> makes one)", path=display_path(folder))
+    if path.stat().st_size > MAX_LESSON_BYTES:
+        raise LessonError(f"larger than {MAX_LESSON_BYTES // 1000} kB", path=shown)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise LessonError(f"not UTF-8 text (byte {error.start})", path=shown) from None
+    data, positions = read_yaml(text, shown)
+    src = LessonSource(folder.resolve(), path, data, positions)
+    for error in _schema_errors(data):
+        where, problem = _schema_problem(error)
+        raise src.error(where, problem)
+    try:
+        _check(src)
+    except InputError as error:  # e.g. a tracer file that fails to load
+        raise src.error(("holograms",), error.problem) from None
+    src.normalised = _normalise(data)
+    return src
