@@ -84,7 +84,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         "review_status": lesson["review_status"],
         "steps": len(lesson["steps"]),
         "quizzes": [s["quiz"]["id"] for s in lesson["steps"] if "quiz" in s],
-        "holograms": {hid: {k: h[k]["path"] for k in ("glb", "usdz") if k in h} for hid, h in lesson["holograms"].items()},
+        "holograms": {hid: {k: a["path"] for k, a in h.get("assets", {}).items()} for hid, h in lesson["holograms"].items()},
         "files": bundle.manifest["files"],
         "signed_by": bundle.signed_by,
         "checks": "ok",

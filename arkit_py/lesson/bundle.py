@@ -3,7 +3,8 @@
 Layout (DESIGN.md "Lessons and bundles"), a zip holding::
 
     lesson.json              the normalised lesson (schema_version; fields mirror lesson.yaml;
-                             each hologram gains its assets)
+                             each hologram gains ``assets`` {glb, usdz} and ``structures``,
+                             the lesson a ``thumbnail``; each {path, sha256, size, type})
     assets/<sha256>.<ext>    holograms (.glb, .usdz) and the thumbnail (.png), named by content
     manifest.json            {"schema_version": 1, "files": [{"path", "sha256", "size"}]}:
                              lesson.json and the assets, sorted by path (not itself, not the
@@ -249,12 +250,14 @@ def build_lesson(folder: str | os.PathLike, out_dir: str | os.PathLike, *, cache
         (built if fresh else cached).append(hid)
         names[hid] = set(json.loads(parts["structures"]))
         entry = lesson["holograms"][hid]
+        entry["assets"] = {}
         for ext in ("glb", "usdz"):
             if ext in parts:
                 digest = sha256(parts[ext])
                 path = f"assets/{digest}.{ext}"
                 assets[path] = parts[ext]
-                entry[ext] = {"path": path, "sha256": digest, "size": len(parts[ext]), "type": MEDIA_TYPES[ext]}
+                entry["assets"][ext] = {"path": path, "sha256": digest, "size": len(parts[ext]),
+                                        "type": MEDIA_TYPES[ext]}
         entry["structures"] = sorted(names[hid])
         if thumbnail and "thumbnail" not in lesson:
             png = parts["png"]

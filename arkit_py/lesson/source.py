@@ -15,6 +15,7 @@ import copy
 import difflib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -67,7 +68,12 @@ def field_name(where: tuple) -> str:
     for part in where:
         if part == "__key__":
             continue
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", str(part)):
+            out += f"[{str(part)!r}]"  # an odd key: quoted, so the message stays readable
+        else:
+            out += f".{part}" if out else str(part)
     return out or "(top level)"
 
 

@@ -1,0 +1,227 @@
+"""Bundles: deterministic builds, the hologram cache, signatures, and hostile bundles."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import zipfile
+
+import pytest
+
+from arkit_py.cli import main
+from arkit_py.errors import LessonError
+from arkit_py.lesson.bundle import build_lesson, extract_bundle, read_bundle, sha256
+from arkit_py.lesson.signing import generate_key, read_trusted_keys, sign_bundle
+from tests.lesson.conftest import template_text, write_lesson
+
+
+def test_build_is_byte_identical_and_cached(small_bundle, tmp_path, hologram_cache):
+    folder, bundle = small_bundle
+    again = build_lesson(folder, tmp_path / "again", cache_dir=hologram_cache)
+    assert again.bundle.read_bytes() == bundle.read_bytes()
+    assert again.built == [] and again.cached == ["body"]
+    fresh = build_lesson(folder, tmp_path / "fresh", cache_dir=tmp_path / "cold")
+    assert fresh.built == ["body"] and fresh.bundle.read_bytes() == bundle.read_bytes()
+
+
+def test_a_narration_edit_rebuilds_no_hologram(small_bundle, tmp_path, hologram_cache):
+    folder, bundle = small_bundle
+    edited = write_lesson(tmp_path, template_text().replace("Turn it around", "Now turn it around"))
+    result = build_lesson(edited, tmp_path / "dist", cache_dir=hologram_cache)
+    assert result.built == [] and result.cached == ["body"]
+    before, after = read_bundle(bundle), read_bundle(result.bundle)
+    assert {k for k in before.files if k.startswith("assets/")} == {k for k in after.files if k.startswith("assets/")}
+    assert before.files["lesson.json"] != after.files["lesson.json"]
+
+
+def test_inspect_agrees_with_build(small_bundle, capsys):
+    _, bundle = small_bundle
+    b = read_bundle(bundle)
+    with zipfile.ZipFile(bundle) as zf:
+        names = zf.namelist()
+    assert names[:2] == ["lesson.json", "manifest.json"]
+    assert sorted(names) == sorted(["manifest.json", *[f["path"] for f in b.manifest["files"]]])
+    for f in b.manifest["files"]:
+        assert sha256(b.files[f["path"]]) == f["sha256"] and len(b.files[f["path"]]) == f["size"]
+    glb = b.lesson["holograms"]["body"]["assets"]["glb"]
+    assert glb["type"] == "model/gltf-binary" and glb["path"] == f"assets/{glb['sha256']}.glb"
+    assert "usdz" not in b.lesson["holograms"]["body"]["assets"] and b.lesson["holograms"]["body"]["usdz"] is False
+    assert b.lesson["thumbnail"]["type"] == "image/png" and b.files[b.lesson["thumbnail"]["path"]][:4] == b"\x89PNG"
+    assert "kidney_left" in b.lesson["holograms"]["body"]["structures"]
+    assert main(["lesson", "inspect", str(bundle), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["files"] == b.manifest["files"] and report["quizzes"] == ["find-left-kidney"]
+    assert report["signed_by"] is None and report["checks"] == "ok"
+
+
+def test_a_structure_missing_from_the_hologram_fails_the_build(tmp_path, hologram_cache):
+    text = template_text().replace("    profile: phone\n", "    profile: phone\n    structures: [liver, body]\n")
+    folder = write_lesson(tmp_path, text)
+    with pytest.raises(LessonError, match=r"'kidney_left' is not in hologram 'body'"):
+        build_lesson(folder, tmp_path / "dist", cache_dir=hologram_cache)
+    assert not (tmp_path / "dist" / "demo.arlesson").exists()
+
+
+# -- signatures ----------------------------------------------------------------------------
+
+
+def test_sign_and_verify(small_bundle, tmp_path):
+    _, bundle = small_bundle
+    copy = tmp_path / "signed.arlesson"
+    copy.write_bytes(bundle.read_bytes())
+    key, pub, key_id = generate_key(tmp_path / "key")
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    signature = sign_bundle(copy, key)
+    assert signature["key_id"] == key_id
+    b = read_bundle(copy, require_signature=True, trusted_keys=read_trusted_keys(pub))
+    assert b.signed_by == key_id
+    # another key is not trusted
+    _, other_pub, _ = generate_key(tmp_path / "other")
+    with pytest.raises(LessonError, match="not among the trusted keys"):
+        read_bundle(copy, require_signature=True, trusted_keys=read_trusted_keys(other_pub))
+    with pytest.raises(LessonError, match="not signed"):
+        read_bundle(bundle, require_signature=True)
+    with pytest.raises(Exception, match="already exists"):
+        generate_key(tmp_path / "key")
+
+
+# -- hostile bundles -------------------------------------------------------------------------
+
+
+def _entries(bundle):
+    with zipfile.ZipFile(bundle) as zf:
+        return [(i.filename, zf.read(i)) for i in zf.infolist()]
+
+
+def _zip(path, entries, *, mode=None, deflate=()):
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.create_system = 3
+            info.external_attr = (mode.get(name, stat.S_IFREG | 0o644) if mode else stat.S_IFREG | 0o644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED if name in deflate else zipfile.ZIP_STORED
+            zf.writestr(info, data)
+    return path
+
+
+def _manifest(files: dict[str, bytes], version=1) -> bytes:
+    return json.dumps({"schema_version": version, "files": [
+        {"path": p, "sha256": sha256(b), "size": len(b)} for p, b in sorted(files.items())]}).encode()
+
+
+def _hostile(small_bundle, tmp_path, kind):
+    _, bundle = small_bundle
+    entries = dict(_entries(bundle))
+    files = {k: v for k, v in entries.items() if k != "manifest.json"}
+    path = tmp_path / f"{kind}.arlesson"
+    if kind == "zip_slip":
+        files["../evil.txt"] = b"pwned"
+        return _zip(path, [("manifest.json", _manifest(files)), *files.items()])
+    if kind == "absolute_path":
+        files["/tmp/evil.txt"] = b"pwned"
+        return _zip(path, [("manifest.json", entries["manifest.json"]), *files.items()])
+    if kind == "symlink":
+        return _zip(path, [("manifest.json", entries["manifest.json"]), *files.items(), ("assets/link", b"/etc/passwd")],
+                    mode={"assets/link": stat.S_IFLNK | 0o777})
+    if kind == "zip_bomb":
+        bomb = b"\0" * (60 * 1024 * 1024)
+        lesson = entries["lesson.json"]
+        # the manifest claims the true size: the ratio check (while streaming) stops it
+        files = {**files, "lesson.json": lesson + bomb}
+        return _zip(path, [("manifest.json", _manifest(files)), *files.items()], deflate={"lesson.json"})
+    if kind == "size_lie":
+        bomb = b"\0" * (8 * 1024 * 1024)
+        manifest = json.loads(entries["manifest.json"])
+        for f in manifest["files"]:
+            if f["path"] == "lesson.json":
+                f["size"] = len(entries["lesson.json"])
+        files["lesson.json"] = entries["lesson.json"] + bomb
+        return _zip(path, [("manifest.json", json.dumps(manifest).encode()), *files.items()])
+    if kind == "hash_mismatch":
+        glb = next(k for k in files if k.endswith(".glb"))
+        data = bytearray(files[glb])
+        data[100] ^= 0xFF
+        files[glb] = bytes(data)
+        return _zip(path, [("manifest.json", entries["manifest.json"]), *files.items()])
+    if kind == "missing_manifest":
+        return _zip(path, list(files.items()))
+    if kind == "unlisted_file":
+        return _zip(path, [("manifest.json", entries["manifest.json"]), *files.items(), ("notes.txt", b"hello")])
+    if kind == "unknown_schema_version":
+        return _zip(path, [("manifest.json", _manifest(files, version=99)), *files.items()])
+    if kind == "unknown_lesson_version":
+        lesson = json.loads(files["lesson.json"])
+        lesson["schema_version"] = 2
+        files["lesson.json"] = json.dumps(lesson).encode()
+        return _zip(path, [("manifest.json", _manifest(files)), *files.items()])
+    if kind == "bad_signature":
+        key, _, _ = generate_key(tmp_path / "k")
+        signed = tmp_path / "signed.arlesson"
+        signed.write_bytes(bundle.read_bytes())
+        sign_bundle(signed, key)
+        entries = dict(_entries(signed))
+        manifest = json.loads(entries["manifest.json"])
+        manifest["files"] = manifest["files"][:]  # same content, other bytes: the signature no longer matches
+        entries["manifest.json"] = json.dumps(manifest).encode()
+        return _zip(path, list(entries.items()))
+    if kind == "not_a_zip":
+        path.write_bytes(b"PK\x03\x04 this is not a zip")
+        return path
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind,problem", [
+    ("zip_slip", "leaves the bundle"),
+    ("absolute_path", "an absolute path"),
+    ("symlink", "a link"),
+    ("zip_bomb", "suspicious compression ratio"),
+    ("size_lie", "larger than the manifest says"),
+    ("hash_mismatch", "SHA-256 does not match"),
+    ("missing_manifest", "no manifest.json"),
+    ("unlisted_file", "not in the manifest"),
+    ("unknown_schema_version", "unknown schema version 99"),
+    ("unknown_lesson_version", "unknown schema version 2 in lesson.json"),
+    ("bad_signature", "bad signature"),
+    ("not_a_zip", "not a zip"),
+])
+def test_hostile_bundles_are_refused_and_nothing_is_written(small_bundle, tmp_path, capsys, kind, problem):
+    path = _hostile(small_bundle, tmp_path, kind)
+    before = set(tmp_path.parent.rglob("*"))
+    with pytest.raises(LessonError) as info:
+        bundle = read_bundle(path)
+        extract_bundle(bundle, tmp_path / "out")
+    assert problem in str(info.value) and str(info.value).startswith(str(path)), str(info.value)
+    code = main(["lesson", "inspect", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and problem in err and err.count("\n") == 1
+    assert set(tmp_path.parent.rglob("*")) == before  # nothing written, inside or outside
+    assert not (tmp_path / "out").exists() and not (tmp_path.parent / "evil.txt").exists()
+
+
+def test_extract_writes_only_inside_the_target(small_bundle, tmp_path):
+    _, bundle = small_bundle
+    b = read_bundle(bundle)
+    out = extract_bundle(b, tmp_path / "lesson")
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == sorted(["manifest.json", *b.files])
+    assert sorted(os.listdir(tmp_path)) == ["lesson"]
+    with pytest.raises(LessonError, match="already exists"):
+        extract_bundle(b, tmp_path / "lesson")
+
+
+def test_cli_new_validate_build(tmp_path, capsys, monkeypatch, hologram_cache):
+    monkeypatch.chdir(tmp_path)
+    assert main(["lesson", "new", "my-lesson"]) == 0
+    assert main(["lesson", "new", "my-lesson"]) == 2  # exists
+    assert main(["lesson", "new", "My Lesson"]) == 2
+    assert main(["lesson", "validate", "lessons/my-lesson"]) == 0
+    out = capsys.readouterr().out
+    assert "ok (2 steps, 1 quizzes" in out
+    text = (tmp_path / "lessons/my-lesson/lesson.yaml").read_text()
+    (tmp_path / "lessons/my-lesson/lesson.yaml").write_text(text.replace("structure: liver", "structure: livr"))
+    assert main(["lesson", "validate", "lessons/my-lesson"]) == 2
+    err = capsys.readouterr().err
+    assert "lessons/my-lesson/lesson.yaml:" in err and "did you mean 'liver'?" in err and err.count("\n") == 1
+    assert main(["lesson", "build", "lessons/my-lesson", "-o", "dist", "--cache", str(hologram_cache)]) == 2
+    assert not (tmp_path / "dist" / "my-lesson.arlesson").exists()
