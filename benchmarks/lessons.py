@@ -1,0 +1,74 @@
+"""Benchmark: building the lessons in lessons/ from a cold cache, then after a narration edit.
+
+1. cold: every lesson built with an empty hologram cache (every hologram, USDZ and thumbnail
+   built);
+2. warm: the same again (everything from the cache);
+3. edit: one step's narration changed in a copy of each lesson; rebuilt (target: under 1 s
+   per lesson, no hologram rebuilt).
+
+Run ``python benchmarks/lessons.py`` (a few minutes); writes ``benchmarks/results/lessons.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from arkit_py.lesson.bundle import build_lesson  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", default=str(HERE / "results" / "lessons.json"))
+    args = parser.parse_args(argv)
+    lessons = sorted(p.parent for p in (ROOT / "lessons").glob("*/lesson.yaml"))
+    work = Path(tempfile.mkdtemp(prefix="arkit-bench-lessons-"))
+    rows = []
+    try:
+        cache = work / "cache"
+        print(f"{'lesson':<22} {'cold s':>8} {'warm s':>8} {'edit s':>8} {'built on edit':>14} {'MB':>6}")
+        for folder in lessons:
+            t = time.perf_counter()
+            cold = build_lesson(folder, work / "cold", cache_dir=cache)
+            cold_s = time.perf_counter() - t
+            t = time.perf_counter()
+            build_lesson(folder, work / "warm", cache_dir=cache)
+            warm_s = time.perf_counter() - t
+            copy = work / "edited" / folder.name
+            shutil.copytree(folder, copy)
+            text = (copy / "lesson.yaml").read_text(encoding="utf-8")
+            (copy / "lesson.yaml").write_text(text.replace("narration: ", "narration: (edited) ", 1), encoding="utf-8")
+            t = time.perf_counter()
+            edited = build_lesson(copy, work / "edit", cache_dir=cache)
+            edit_s = time.perf_counter() - t
+            row = {"lesson": folder.name, "cold_s": cold_s, "warm_s": warm_s, "edit_s": edit_s,
+                   "holograms": len(cold.built), "rebuilt_on_edit": len(edited.built),
+                   "bytes": cold.bundle.stat().st_size, "edit_under_1s": edit_s < 1.0}
+            rows.append(row)
+            print(f"{folder.name:<22} {cold_s:8.1f} {warm_s:8.2f} {edit_s:8.2f} {len(edited.built):14d} "
+                  f"{row['bytes'] / 1e6:6.2f}")
+        total = sum(r["cold_s"] for r in rows)
+        print(f"all lessons from a cold cache: {total:.1f} s; after a narration edit: "
+              f"{sum(r['edit_s'] for r in rows):.2f} s in all ({total / max(sum(r['edit_s'] for r in rows), 1e-9):.0f}x "
+              f"faster than cold)")
+        out = {"lessons": rows, "cold_total_s": total}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=2))
+        print(f"wrote {args.json}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
