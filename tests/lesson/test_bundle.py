@@ -218,6 +218,11 @@ def test_cli_new_validate_build(tmp_path, capsys, monkeypatch, hologram_cache):
     assert main(["lesson", "validate", "lessons/my-lesson"]) == 0
     out = capsys.readouterr().out
     assert "ok (2 steps, 1 quizzes" in out
+    # the scaffold builds as it is (the full phantom, with its USDZ and thumbnail)
+    assert main(["lesson", "build", "lessons/my-lesson", "-o", "dist", "--cache", str(hologram_cache), "--quiet"]) == 0
+    b = read_bundle(tmp_path / "dist" / "my-lesson.arlesson")
+    assert set(b.lesson["holograms"]["body"]["assets"]) == {"glb", "usdz"}
+    (tmp_path / "dist" / "my-lesson.arlesson").unlink()
     text = (tmp_path / "lessons/my-lesson/lesson.yaml").read_text()
     (tmp_path / "lessons/my-lesson/lesson.yaml").write_text(text.replace("structure: liver", "structure: livr"))
     assert main(["lesson", "validate", "lessons/my-lesson"]) == 2
