@@ -1,0 +1,161 @@
+"""The classroom server: ``create_app(test_config=None)``.
+
+Blueprints: ``library`` (lessons and assets), ``sessions`` (the session API), ``pages``
+(join, projection, lecturer console, self-paced, trust page); live sync on Flask-SocketIO,
+namespace ``/session`` (``live.py``). Configuration: defaults, then ``test_config`` or
+``ARKIT_*`` environment variables (``from_prefixed_env``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, jsonify, request
+
+from ..errors import LessonError
+from .classroom import ApiError, Classroom
+from .db import Database
+
+log = logging.getLogger("arkit.server")
+
+CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; "
+       "connect-src 'self' ws: wss:; font-src 'self'; media-src 'self'; object-src 'none'; base-uri 'none'; "
+       "form-action 'self'; frame-ancestors 'none'")
+
+
+def _lecturer_key(app: Flask) -> str:
+    """``ARKIT_LECTURER_KEY``, or the key generated at first start (kept in the data folder)."""
+    key = app.config.get("LECTURER_KEY")
+    if key:
+        return str(key)
+    path = Path(app.config["DATA_DIR"]) / "lecturer.key"
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    key = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(key + "\n")
+    app.config["LECTURER_KEY_NEW"] = True
+    return key
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, static_folder=None)
+    app.config.from_mapping(
+        DATA_DIR=os.path.join(os.getcwd(), "arkit-data"),
+        LESSONS_DIR=None,
+        DATABASE_URL=None,  # default: sqlite:///<DATA_DIR>/arkit.db
+        REDIS_URL=None,
+        SESSION_CAP=500,
+        SESSION_HOURS=12.0,
+        RETENTION_DAYS=30.0,
+        PUBLIC_URL=None,
+        LECTURER_KEY=None,
+        MAX_CONTENT_LENGTH=512 * 1024 * 1024,
+        JOINS_PER_MINUTE=60,
+        POINTER_PER_SECOND=20,
+        ASYNC_MODE=None,
+    )
+    if test_config is None:
+        app.config.from_prefixed_env("ARKIT")
+    else:
+        app.config.from_mapping(test_config)
+    data = Path(app.config["DATA_DIR"])
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "assets").mkdir(exist_ok=True)
+    (data / "bundles").mkdir(exist_ok=True)
+    url = app.config["DATABASE_URL"] or f"sqlite:///{data / 'arkit.db'}"
+    db = Database(url)
+    app.extensions["arkit_db"] = db
+    app.extensions["arkit_classroom"] = Classroom(db, cap=int(app.config["SESSION_CAP"]),
+                                                  hours=float(app.config["SESSION_HOURS"]),
+                                                  retention_days=float(app.config["RETENTION_DAYS"]))
+    # the secret comes from config or the database, never per process
+    app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or db.setting_default("secret_key",
+                                                                                   lambda: secrets.token_hex(32))
+    app.config["LECTURER_KEY_VALUE"] = _lecturer_key(app)
+
+    from . import library, live, pages, sessions
+
+    app.register_blueprint(library.bp)
+    app.register_blueprint(sessions.bp)
+    app.register_blueprint(pages.bp)
+    live.init_app(app)
+    library.import_folder(app)
+
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError):
+        return jsonify({"error": error.code, "message": error.message}), error.status
+
+    @app.errorhandler(LessonError)
+    def _lesson_error(error: LessonError):
+        return jsonify({"error": "bad_lesson", "message": error.problem}), 422
+
+    @app.errorhandler(413)
+    def _too_large(_error):
+        return jsonify({"error": "too_large", "message": "the upload is larger than the server accepts"}), 413
+
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("Permissions-Policy", "xr-spatial-tracking=(self), camera=(self)")
+        if request.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"ok": True})
+
+    return app
+
+
+def classroom(app: Flask | None = None) -> Classroom:
+    from flask import current_app
+
+    return (app or current_app).extensions["arkit_classroom"]
+
+
+def public_base(app: Flask | None = None) -> str:
+    """The base URL students use: PUBLIC_URL, or the request's own host."""
+    from flask import current_app
+
+    app = app or current_app
+    if app.config.get("PUBLIC_URL"):
+        return str(app.config["PUBLIC_URL"]).rstrip("/")
+    return request.host_url.rstrip("/")
+
+
+def json_body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_json", "the body must be a JSON object")
+    return data
+
+
+def bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header[7:].strip() or None
+    return None
+
+
+def require_lecturer() -> None:
+    import hmac
+
+    from flask import current_app
+
+    token = bearer()
+    if not token:
+        raise ApiError(401, "unauthorised", "the lecturer key is needed (Authorization: Bearer <key>)")
+    if not hmac.compare_digest(token.encode(), current_app.config["LECTURER_KEY_VALUE"].encode()):
+        raise ApiError(403, "forbidden", "wrong lecturer key")
+
+
+__all__ = ["create_app", "classroom", "json_body", "bearer", "require_lecturer", "public_base", "json"]

@@ -1,0 +1,128 @@
+"""What a restart must keep: sessions with their state, participants, answers, the lesson
+library and the server's secret. SQLAlchemy; an SQLite file by default, PostgreSQL by URL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine,
+                        event, select)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict: JSON}
+
+
+class Setting(Base):
+    __tablename__ = "arkit_settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class LessonRow(Base):
+    __tablename__ = "arkit_lessons"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))  # of lesson.json: identifies this version
+    bundle_sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    origin: Mapped[str] = mapped_column(String(16))  # "folder" or "upload"
+    lesson_json: Mapped[str] = mapped_column(Text)  # the full lesson.json (answers included)
+    signed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    @property
+    def lesson(self) -> dict:
+        return json.loads(self.lesson_json)
+
+
+class SessionRow(Base):
+    __tablename__ = "arkit_sessions"
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    lesson_id: Mapped[str] = mapped_column(String(64))
+    lesson_sha256: Mapped[str] = mapped_column(String(64))
+    control_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    ended: Mapped[bool] = mapped_column(Boolean, default=False)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    rev: Mapped[int] = mapped_column(Integer, default=1)
+    state_json: Mapped[str] = mapped_column(Text)  # step, playback, highlight, quiz
+
+
+class Participant(Base):
+    __tablename__ = "arkit_participants"
+    __table_args__ = (UniqueConstraint("session_code", "participant_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_code: Mapped[str] = mapped_column(ForeignKey("arkit_sessions.code", ondelete="CASCADE"), index=True)
+    participant_id: Mapped[str] = mapped_column(String(64))
+    nickname: Mapped[str] = mapped_column(String(40), default="")
+    joined_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Answer(Base):
+    __tablename__ = "arkit_answers"
+    __table_args__ = (UniqueConstraint("session_code", "quiz_id", "participant_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_code: Mapped[str] = mapped_column(ForeignKey("arkit_sessions.code", ondelete="CASCADE"), index=True)
+    quiz_id: Mapped[str] = mapped_column(String(64))
+    participant_id: Mapped[str] = mapped_column(String(64))
+    value_json: Mapped[str] = mapped_column(Text)
+    correct: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Database:
+    """An engine and a session factory; ``Database(url)`` creates the tables."""
+
+    def __init__(self, url: str):
+        kwargs = {}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.url = url
+        self.engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(conn, _record):  # durable and concurrent enough for one laptop
+                cur = conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+        Base.metadata.create_all(self.engine)
+        self.session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def setting(self, key: str) -> str | None:
+        with self.session() as s:
+            row = s.get(Setting, key)
+            return row.value if row else None
+
+    def setting_default(self, key: str, make) -> str:
+        """The stored value of ``key``, or ``make()`` stored now (first writer wins)."""
+        value = self.setting(key)
+        if value is not None:
+            return value
+        from sqlalchemy.exc import IntegrityError
+
+        with self.session() as s:
+            s.add(Setting(key=key, value=make()))
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+        return self.setting(key)  # type: ignore[return-value]
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+__all__ = ["Answer", "Database", "LessonRow", "Participant", "SessionRow", "Setting", "select", "utcnow"]

@@ -1,0 +1,98 @@
+"""The session API: create, read, control, results (DESIGN.md; OpenAPI in openapi.yaml)."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from .app import bearer, classroom, json_body, public_base, require_lecturer
+from .classroom import ApiError, strip_answers
+
+bp = Blueprint("sessions", __name__)
+
+
+def _urls(code: str) -> dict:
+    base = public_base()
+    return {"join_url": f"{base}/j/{code}", "projection_url": f"{base}/p/{code}", "lecturer_url": f"{base}/l/{code}",
+            "qr_svg": f"{base}/api/sessions/{code}/qr.svg", "qr_png": f"{base}/api/sessions/{code}/qr.png"}
+
+
+@bp.post("/api/sessions")
+def create_session():
+    require_lecturer()
+    body = json_body()
+    lesson_id = body.get("lesson")
+    if not isinstance(lesson_id, str) or not lesson_id:
+        raise ApiError(422, "bad_lesson", "give {\"lesson\": \"<id>\"}")
+    row, token = classroom().create(lesson_id)
+    out = {"code": row.code, **_urls(row.code), "control_token": token,
+           "expires_at": row.expires_at.isoformat() + "Z"}
+    return jsonify(out), 201
+
+
+@bp.get("/api/sessions/<code>")
+def get_state(code: str):
+    room = classroom()
+    return jsonify(room.public_state(room.get(code)))
+
+
+@bp.get("/api/sessions/<code>/lesson")
+def session_lesson(code: str):
+    """The session's lesson: without answers for students; complete with the control token."""
+    from .library import render_narration
+
+    room = classroom()
+    row = room.get(code)
+    lesson = room.lesson_row(row.lesson_id).lesson
+    token = bearer()
+    if token:
+        room.authorise(row, token)
+        return jsonify(render_narration(lesson))
+    revealed = set(json.loads(row.state_json).get("revealed", []))
+    return jsonify(render_narration(strip_answers(lesson, revealed)))
+
+
+@bp.post("/api/sessions/<code>/control")
+def control(code: str):
+    from .live import broadcast_state
+
+    room = classroom()
+    row = room.control(code, bearer(), json_body())
+    state = room.public_state(row)
+    broadcast_state(row.code, state)
+    return jsonify(state)
+
+
+@bp.get("/api/sessions/<code>/results")
+def results(code: str):
+    room = classroom()
+    data = room.results(code, bearer())
+    fmt = request.args.get("format", "json")
+    if fmt == "json":
+        return jsonify(data)
+    if fmt == "csv":
+        return Response(room.results_csv(data), mimetype="text/csv",
+                        headers={"Content-Disposition": f"attachment; filename=arkit-{data['code']}.csv"})
+    if fmt == "xapi":
+        return jsonify(room.results_xapi(data, public_base() + "/"))
+    raise ApiError(422, "bad_format", "format must be json, csv or xapi")
+
+
+@bp.get("/api/sessions/<code>/qr.svg")
+def qr_svg(code: str):
+    from .qr import qr_svg as make
+
+    row = classroom().get(code)
+    return Response(make(f"{public_base()}/j/{row.code}"), mimetype="image/svg+xml")
+
+
+@bp.get("/api/sessions/<code>/qr.png")
+def qr_png(code: str):
+    from .qr import qr_png as make
+
+    row = classroom().get(code)
+    return Response(make(f"{public_base()}/j/{row.code}"), mimetype="image/png")
+
+
+__all__ = ["bp", "current_app"]
