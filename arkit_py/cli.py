@@ -221,16 +221,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_preview)
 
     from .cli_lesson import add_parser as add_lesson
+    from .cli_server import add_parser as add_server
     from .cli_tracer import add_parser as add_tracer
 
     add_tracer(sub)
     add_lesson(sub)
+    add_server(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_list = sys.argv[1:] if argv is None else argv
+    if args_list[:1] in (["serve"], ["demo"]):
+        # the server is cooperative (gevent): patch the standard library before it is used
+        from gevent import monkey
+
+        monkey.patch_all()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_list)
     try:
         return args.func(args)
     except ArkitError as error:
