@@ -53,9 +53,9 @@ def _tls(args: argparse.Namespace, data: Path, hosts: list[str]):
 
 
 def _hosts(args: argparse.Namespace) -> list[str]:
-    from .server.tls import lan_addresses
-
     if args.host in ("0.0.0.0", "::", ""):
+        from .server.tls import lan_addresses
+
         return lan_addresses()
     return [args.host]
 

@@ -14,6 +14,8 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || apt_needed+=(python3-venv)
 command -v node >/dev/null || apt_needed+=(nodejs npm)
 if [ "$want_test" = 1 ]; then
   command -v chromium >/dev/null || apt_needed+=(chromium)
+  command -v redis-server >/dev/null || apt_needed+=(redis-server)
+  command -v pg_ctlcluster >/dev/null || apt_needed+=(postgresql)
 fi
 if [ ${#apt_needed[@]} -gt 0 ]; then
   sudo=""
