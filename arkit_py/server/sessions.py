@@ -31,6 +31,14 @@ def create_session():
     return jsonify(out), 201
 
 
+@bp.get("/api/openapi.yaml")
+def openapi():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent / "openapi.yaml").read_text(encoding="utf-8")
+    return Response(text, mimetype="application/yaml")
+
+
 @bp.get("/api/sessions/<code>")
 def get_state(code: str):
     room = classroom()

@@ -252,3 +252,13 @@ def test_purge_deletes_old_sessions(app, lecturer):
         s.commit()
     assert room.purge() == 1
     assert lecturer.client.get(f"/api/sessions/{lecturer.code}").status_code == 404
+
+
+def test_the_openapi_file_covers_the_routes(app, client):
+    import yaml
+
+    spec = yaml.safe_load(client.get("/api/openapi.yaml").data)
+    assert spec["openapi"].startswith("3.1")
+    routes = {r.rule.replace("<code>", "{code}").replace("<lesson_id>", "{id}") for r in app.url_map.iter_rules()
+              if r.rule.startswith("/api/") and r.rule != "/api/openapi.yaml"}
+    assert routes <= set(spec["paths"]), routes - set(spec["paths"])
