@@ -101,6 +101,7 @@ async def _students(urls: list[str], code: str, count: int, go: mp.Event, result
 
     arrivals: dict[int, list[float]] = {}
     joined, failed, join_times = 0, 0, []
+    reasons: dict[str, int] = {}
 
     async def one(i):
         nonlocal joined, failed
@@ -119,13 +120,15 @@ async def _students(urls: list[str], code: str, count: int, go: mp.Event, result
                 join_times.append(time.time() - t)
             else:
                 failed += 1
-        except Exception:  # noqa: BLE001 - a failed join is counted, not raised
+                reasons[ack.get("error", "?")] = reasons.get(ack.get("error", "?"), 0) + 1
+        except Exception as error:  # noqa: BLE001 - a failed join is counted, not raised
             failed += 1
+            reasons[type(error).__name__] = reasons.get(type(error).__name__, 0) + 1
         return sio
 
     start = time.time()
     clients = await asyncio.gather(*[one(i) for i in range(count)])
-    results.put(("joined", joined, failed, time.time() - start, join_times))
+    results.put(("joined", joined, failed, time.time() - start, join_times, reasons))
     await asyncio.sleep(stop_after)
     results.put(("arrivals", arrivals))
     await asyncio.gather(*[c.disconnect() for c in clients if c.connected], return_exceptions=True)
@@ -146,12 +149,19 @@ def classroom(urls: list[str], code: str, token: str, students: int, steps: int 
     for p in procs:
         p.start()
     joined = failed = 0
-    join_spans, join_times = [], []
+    join_spans, join_times, reasons = [], [], {}
+    early_arrivals = []
     for _ in procs:
-        _, j, f, span, times = results.get(timeout=120)
+        message = results.get(timeout=120)
+        while message[0] != "joined":  # a slow worker's arrivals may come first
+            early_arrivals.append(message)
+            message = results.get(timeout=120)
+        _, j, f, span, times, why = message
         joined, failed = joined + j, failed + f
         join_spans.append(span)
         join_times += times
+        for k, v in why.items():
+            reasons[k] = reasons.get(k, 0) + v
     join_wall = time.time() - t0
     time.sleep(1.0)
     sent: dict[int, float] = {}
@@ -161,13 +171,11 @@ def classroom(urls: list[str], code: str, token: str, students: int, steps: int 
         sent[state["rev"]] = t
         time.sleep(0.5)
     latencies, missing = [], 0
-    for _ in procs:
-        _, arrivals = results.get(timeout=stop_after + 60)
+    for i in range(len(procs)):
+        _, arrivals = early_arrivals[i] if i < len(early_arrivals) else results.get(timeout=stop_after + 60)
         for rev, t_sent in sent.items():
             got = arrivals.get(rev, [])
             latencies += [(t - t_sent) * 1000 for t in got]
-    for rev in sent:
-        pass
     for p in procs:
         p.join(30)
     expected = joined * steps
@@ -177,7 +185,7 @@ def classroom(urls: list[str], code: str, token: str, students: int, steps: int 
     def pct(q):
         return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
 
-    return {"students": students, "joined": joined, "failed": failed, "join_wall_s": round(join_wall, 2),
+    return {"students": students, "joined": joined, "failed": failed, "failures": reasons, "join_wall_s": round(join_wall, 2),
             "join_span_s": round(max(join_spans), 2),
             "join_p50_ms": round(statistics.median(join_times) * 1000, 1) if join_times else None,
             "steps": steps, "deliveries": len(lat), "missing": missing,

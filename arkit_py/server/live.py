@@ -36,7 +36,9 @@ class Counters:
         if redis_url:
             import redis
 
-            self.redis = redis.Redis.from_url(redis_url)
+            # a bounded pool that waits for a free connection: hundreds of joins arrive at once
+            pool = redis.BlockingConnectionPool.from_url(redis_url, max_connections=64, timeout=30)
+            self.redis = redis.Redis(connection_pool=pool)
         self.lock = threading.Lock()
         self.connected: dict[str, set[str]] = {}
         self.joins: dict[str, list[float]] = {}
