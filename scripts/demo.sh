@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# The main job: set up, build the animated FDG hologram of the built-in phantom (and its
-# USDZ for iOS), and show it in a browser page served from this machine (no network needed).
+# The main job: set up, build the example lessons (animated holograms of the built-in
+# phantom), serve them on this machine's LAN with TLS, open a session on the fdg lesson and
+# print the lecturer, projection and join URLs and the join QR. No internet needed.
+#   scripts/demo.sh                 the classroom (arkit demo; options pass through)
+#   scripts/demo.sh --preview       just the FDG hologram in a local preview page
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-mkdir -p out
-.venv/bin/arkit hologram phantom:mird-adult --tracer fdg -o out/fdg.glb --usdz out/fdg.usdz
-exec .venv/bin/arkit preview out/fdg.glb "$@"
+if [ "${1:-}" = "--preview" ]; then
+  shift
+  mkdir -p out
+  .venv/bin/arkit hologram phantom:mird-adult --tracer fdg -o out/fdg.glb --usdz out/fdg.usdz
+  exec .venv/bin/arkit preview out/fdg.glb "$@"
+fi
+exec .venv/bin/arkit demo "$@"

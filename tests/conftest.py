@@ -10,6 +10,15 @@ from arkit_py.scene.hologram import HologramOptions, build_hologram
 
 
 @pytest.fixture(scope="session")
+def lesson_cache(tmp_path_factory):
+    """One hologram cache for every test that builds the lessons in lessons/ (laid out as
+    ``$ARKIT_CACHE/holograms``, so a subprocess given ARKIT_CACHE=<its parent> shares it)."""
+    path = tmp_path_factory.mktemp("arkit-cache") / "holograms"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="session")
 def phantom_2mm():
     """The default phantom (male, solid organs) at 2 mm; do not modify."""
     return mird.voxelize(2.0)
