@@ -262,3 +262,25 @@ def test_the_openapi_file_covers_the_routes(app, client):
     routes = {r.rule.replace("<code>", "{code}").replace("<lesson_id>", "{id}") for r in app.url_map.iter_rules()
               if r.rule.startswith("/api/") and r.rule != "/api/openapi.yaml"}
     assert routes <= set(spec["paths"]), routes - set(spec["paths"])
+
+
+def test_sessions_purge_command(tmp_path, capsys):
+    import datetime as dt
+
+    from arkit_py.cli import main
+    from arkit_py.server.db import Database, SessionRow
+
+    db = Database(f"sqlite:///{tmp_path / 'arkit.db'}")
+    with db.session() as s:
+        s.add(SessionRow(code="OLD234", lesson_id="x", lesson_sha256="0" * 64, control_hash="0" * 64,
+                         expires_at=dt.datetime(2020, 1, 1), state_json="{}"))
+        s.add(SessionRow(code="NEW234", lesson_id="x", lesson_sha256="0" * 64, control_hash="0" * 64,
+                         expires_at=dt.datetime(2999, 1, 1), state_json="{}"))
+        s.commit()
+    db.dispose()
+    assert main(["sessions", "purge", "--data", str(tmp_path)]) == 0
+    assert "purged 1 session " in capsys.readouterr().err
+    db = Database(f"sqlite:///{tmp_path / 'arkit.db'}")
+    with db.session() as s:
+        assert s.get(SessionRow, "OLD234") is None and s.get(SessionRow, "NEW234") is not None
+    db.dispose()
