@@ -212,6 +212,26 @@ def _cached_hologram(src: LessonSource, hid: str, cache: Path | None, versions: 
     return parts, True
 
 
+def _glb_facts(glb: bytes) -> dict:
+    """What clients and the server need from a hologram without opening it: display names
+    of its structures and, for a tracer, its legend (quantity, unit, window, clip_s, real_s)."""
+    from ..scene.gltf import read_glb
+
+    gltf, _ = read_glb(glb)
+    display = {}
+    for node in gltf.get("nodes", []):
+        extras = node.get("extras") or {}
+        if "label" in extras and "display" in extras:
+            display[node["name"]] = extras["display"]
+        for member in extras.get("merged", []):
+            display[member["name"]] = member.get("display", member["name"])
+    out: dict = {"display": dict(sorted(display.items()))}
+    arkit = ((gltf.get("scenes") or [{}])[0].get("extras") or {}).get("arkit") or {}
+    if "legend" in arkit:
+        out["legend"] = arkit["legend"]
+    return out
+
+
 def _check_names_present(src: LessonSource, hid_names: dict[str, set[str]]) -> None:
     """Every structure a step names must be in its hologram."""
     for i, step in enumerate(src.normalised["steps"]):
@@ -259,6 +279,7 @@ def build_lesson(folder: str | os.PathLike, out_dir: str | os.PathLike, *, cache
                 entry["assets"][ext] = {"path": path, "sha256": digest, "size": len(parts[ext]),
                                         "type": MEDIA_TYPES[ext]}
         entry["structures"] = sorted(names[hid])
+        entry.update(_glb_facts(parts["glb"]))
         if thumbnail and "thumbnail" not in lesson:
             png = parts["png"]
             digest = sha256(png)

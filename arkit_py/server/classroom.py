@@ -177,10 +177,13 @@ class Classroom:
         st = lesson["steps"][step]
         time_window = st.get("time") or {}
         quiz = st.get("quiz")
+        legend = (lesson.get("holograms", {}).get(st.get("hologram")) or {}).get("legend") or {}
+        # play at the hologram's own speed (its clip_s of playback for real_s of tracer time)
+        rate = float(legend["real_s"]) / float(legend["clip_s"]) if legend.get("clip_s") and legend.get("real_s") else 1.0
         return {
             "step": step,
             "playback": {"time_s": float(time_window.get("start_s", 0.0)), "playing": bool(time_window.get("play", False)),
-                         "rate": 1.0, "at_ms": now_ms()},
+                         "rate": rate, "at_ms": now_ms()},
             "highlight": (previous or {}).get("highlight") if previous else None,
             "quiz": {"id": quiz["id"], "open": False, "revealed": False} if quiz else None,
             "revealed": (previous or {}).get("revealed", []),
@@ -299,7 +302,7 @@ class Classroom:
             playback.update(time_s=float(t), at_ms=now)
         elif kind == "play":
             rate = action.get("rate", 1)
-            if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 < rate <= 1000:
+            if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 < rate <= 1e7:
                 raise ApiError(422, "bad_rate", "rate must be a number > 0")
             playback.update(time_s=current_time(), playing=True, rate=float(rate), at_ms=now)
         elif kind == "pause":

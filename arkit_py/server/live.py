@@ -5,7 +5,9 @@ participant_id?, token? (lecturer)} acknowledged {ok, participant_id?, error?};
 ``answer`` {quiz, value} acknowledged {ok, error?}; ``pointer`` (lecturer only,
 rate-limited, never stored). Server -> client: ``state`` on joining and after every
 lecturer action; ``presence`` {participants} at most twice a second; ``pointer``
-{structure?, position}; ``error`` {code, message}.
+{structure?, position}; ``error`` {code, message}; and to the lecturer and projection only,
+``counts`` {rev, quiz, counts, participants, server_ms} after each answer (fresher answer
+counts under the same rev: ``state`` itself changes only with a lecturer action).
 
 Rooms: ``s:<code>`` (everyone in the session) and ``staff:<code>`` (lecturer and
 projection). With a Redis URL, Flask-SocketIO's message queue carries every emit to every
@@ -180,7 +182,10 @@ def _register(socketio: SocketIO, app: Flask) -> None:
         except ApiError as error:
             return {"ok": False, "error": error.code, "message": error.message}
         state = room.public_state(room.get(who[0]))
-        socketio.emit("state", state, to=f"staff:{who[0]}", namespace=NAMESPACE)
+        if state["quiz"]:  # fresher counts for the lecturer and projection (no new rev)
+            socketio.emit("counts", {"rev": state["rev"], "quiz": state["quiz"]["id"], "counts": state["quiz"]["counts"],
+                                     "participants": state["participants"], "server_ms": state["server_ms"]},
+                          to=f"staff:{who[0]}", namespace=NAMESPACE)
         return ack
 
     @socketio.on("pointer", namespace=NAMESPACE)

@@ -100,4 +100,8 @@ def static(name: str):
     response = send_from_directory(STATIC, name, max_age=3600)
     if name.endswith(".wasm"):
         response.mimetype = "application/wasm"
+    if "/chunks/" in name or "/assets/" in name:
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"  # hashed names
+    else:
+        response.headers["Cache-Control"] = "no-cache"  # fixed names: revalidate after an upgrade
     return response

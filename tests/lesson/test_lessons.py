@@ -64,3 +64,6 @@ def test_inspect_agrees_with_build(built, capsys, lesson_id):
     assert report["steps"] == len(first.lesson["steps"])
     for h in bundle.lesson["holograms"].values():
         assert h["assets"]["glb"]["path"] in bundle.files
+        assert set(h["display"]) == set(h["structures"])
+        if "tracer" in h:  # the server plays a step at the hologram's own speed
+            assert h["legend"]["real_s"] > 0 and h["legend"]["clip_s"] > 0

@@ -284,3 +284,27 @@ def test_sessions_purge_command(tmp_path, capsys):
     with db.session() as s:
         assert s.get(SessionRow, "OLD234") is None and s.get(SessionRow, "NEW234") is not None
     db.dispose()
+
+
+def test_staff_get_fresher_counts_without_a_new_rev(app, lecturer):
+    lecturer.create_session()
+    projection = app.extensions["arkit_socketio"].test_client(app, namespace="/session")
+    assert projection.emit("join", {"code": lecturer.code, "role": "projection"}, namespace="/session",
+                           callback=True)["ok"]
+    student = Student(app, lecturer.code)
+    rev = lecturer.control("step", step=1).json["rev"]
+    lecturer.control("open_quiz")
+    projection.get_received("/session")
+    student.received()
+    assert student.answer("find-liver", "liver")["ok"]
+    counts = [m["args"][0] for m in projection.get_received("/session") if m["name"] == "counts"]
+    assert counts and counts[-1]["rev"] == rev + 1 and counts[-1]["quiz"] == "find-liver"
+    assert counts[-1]["counts"]["answered"] == 1 and "distribution" not in counts[-1]["counts"]
+    assert not [m for m in student.received() if m.get("counts")]  # students get no counts
+
+
+def test_lesson_json_carries_display_names_and_the_legend(client):
+    lesson = client.get("/api/lessons/class-demo").json
+    body = lesson["holograms"]["body"]
+    assert body["display"]["kidney_left"] == "Left kidney"
+    assert "legend" not in body  # no tracer here

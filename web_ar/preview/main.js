@@ -8,13 +8,12 @@
 
 import * as THREE from 'three';
 import { OrbitControls } from 'three/examples/jsm/controls/OrbitControls.js';
-import { GLTFLoader } from 'three/examples/jsm/loaders/GLTFLoader.js';
-import { MeshoptDecoder } from 'three/examples/jsm/libs/meshopt_decoder.module.js';
+import {
+  BACKGROUND, VIEWS, addOverlays, collectStructures, createLoader, fitBox, formatRealTime, highlightMaterials,
+  interpolate, legendOf, loadErrorText, paletteGradient, patchColourOnlyMorphs, pickStructure, removeOverlays,
+  sortSystems, structureBox, swatchColour,
+} from '../lib/hologram.js';
 
-const BACKGROUND = 0x1f2733; // style.css --bg
-const HIGHLIGHT = 0xffd54a; // style.css --accent
-const SYSTEM_ORDER = ['body', 'skeletal', 'respiratory', 'cardiovascular', 'digestive', 'urinary',
-  'nervous', 'endocrine', 'reproductive', 'lymphatic', 'other'];
 const KEY_ROTATE = Math.PI / 18; // 10 degrees per arrow press
 const KEY_ZOOM = 1.15;
 
@@ -54,17 +53,6 @@ function showError(text, detail) {
     statusEl.append(document.createElement('br'), small);
   }
   console.error(`arkit preview: ${text}${detail ? ` (${detail})` : ''}`);
-}
-
-function loadErrorText(err, src) {
-  const status = err && err.response && err.response.status;
-  if (status === 404) return `The hologram file was not found at “${src}”.`;
-  if (status) return `The server answered “${status}” when asked for the hologram “${src}”.`;
-  const message = String((err && err.message) || err || '');
-  if (err instanceof TypeError && /fetch|network/i.test(message)) {
-    return 'The hologram could not be downloaded: the server did not answer. Is the preview still running?';
-  }
-  return 'This file could not be shown as a hologram: it is not a glTF/GLB file this page can read.';
 }
 
 // ---------------------------------------------------------------------------- 3D setup
@@ -127,23 +115,13 @@ let home = null; // {position, target}
 function frame(object) {
   const box = new THREE.Box3().setFromObject(object, true);
   if (box.isEmpty()) return false;
-  const size = box.getSize(new THREE.Vector3());
-  const centre = box.getCenter(new THREE.Vector3());
-  const radius = Math.max(size.length() / 2, 1e-3);
-  // Fit the front view of the box (the patient faces the viewer from +Z, +Y is up).
-  const tanV = Math.tan(THREE.MathUtils.degToRad(camera.fov) / 2);
-  const tanH = tanV * camera.aspect;
-  const distance = 1.1 * Math.max(size.y / 2 / tanV, size.x / 2 / tanH, 1e-3) + size.z / 2;
-  const direction = new THREE.Vector3(0, 0.12, 1).normalize();
-  camera.near = distance / 100;
-  camera.far = (distance + radius) * 100;
+  const fit = fitBox(camera, box, new THREE.Vector3(...VIEWS.front).normalize());
+  camera.near = fit.near;
+  camera.far = fit.far;
   camera.updateProjectionMatrix();
-  controls.minDistance = radius * 0.05;
-  controls.maxDistance = distance * 8;
-  home = {
-    position: centre.clone().addScaledVector(direction, distance),
-    target: centre.clone(),
-  };
+  controls.minDistance = fit.radius * 0.05;
+  controls.maxDistance = fit.distance * 8;
+  home = { position: fit.position, target: fit.target };
   resetView();
   return true;
 }
@@ -195,122 +173,17 @@ window.addEventListener('keydown', (event) => {
 const structures = new Map();
 let legend = null; // scene extras arkit.legend, if any
 
-function prettify(name) {
-  const text = name.replace(/_/g, ' ');
-  return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
-const isStructureNode = (o) => !!o.userData && o.userData.label != null;
-const isMergedNode = (o) => !!o.userData && Array.isArray(o.userData.merged);
-
-function meshesOf(root) {
-  // The structure's meshes: on the node or its descendants, not inside another structure.
-  const out = [];
-  const visit = (o) => {
-    if (o !== root && (isStructureNode(o) || isMergedNode(o))) return;
-    if (o.isMesh) out.push(o);
-    for (const child of o.children) visit(child);
-  };
-  visit(root);
-  return out;
-}
-
-// Merged meshes (a profile's draw-call budget merged small structures of one system) keep
-// each vertex's structure in a _LABEL attribute (three.js: geometry.attributes._label).
-function vertexLabels(mesh) {
-  return mesh.geometry.attributes._label || null;
-}
-
-function labelledVertices(mesh, label) {
-  const labels = vertexLabels(mesh);
-  const out = [];
-  if (!labels) return out;
-  for (let i = 0; i < labels.count; i++) if (Math.round(labels.getX(i)) === label) out.push(i);
-  return out;
-}
-
-function swatchColour(s) {
-  const colour = new THREE.Color(0.6, 0.6, 0.6);
-  const mesh = s.meshes[0];
-  if (!mesh) return colour;
-  const material = Array.isArray(mesh.material) ? mesh.material[0] : mesh.material;
-  if (material && material.color) colour.copy(material.color);
-  const attr = mesh.geometry.attributes.color;
-  if (attr && material && material.vertexColors) {
-    // Mean vertex colour, with the initial morph weights (palette morph) applied.
-    const sum = [0, 0, 0];
-    const indices = s.label == null ? null : labelledVertices(mesh, s.label);
-    const count = indices ? indices.length : attr.count;
-    if (count === 0) return colour;
-    const step = Math.max(1, Math.floor(count / 64));
-    let n = 0;
-    const targets = mesh.geometry.morphAttributes.color || [];
-    const weights = mesh.morphTargetInfluences || [];
-    const relative = mesh.geometry.morphTargetsRelative;
-    for (let j = 0; j < count; j += step, n++) {
-      const i = indices ? indices[j] : j;
-      for (let c = 0; c < 3; c++) {
-        let v = attr.getComponent(i, c);
-        targets.forEach((target, k) => {
-          const w = weights[k] || 0;
-          v = relative ? v + w * target.getComponent(i, c) : v + w * (target.getComponent(i, c) - attr.getComponent(i, c));
-        });
-        sum[c] += v;
-      }
-    }
-    colour.multiply(new THREE.Color(sum[0] / n, sum[1] / n, sum[2] / n));
-  }
-  return colour;
-}
-
-function systemOf(extras) {
-  return typeof extras.system === 'string' && extras.system ? extras.system : 'other';
-}
-
-function displayOf(extras, name) {
-  return typeof extras.display === 'string' && extras.display ? extras.display : prettify(name);
-}
-
 function buildStructureList(root) {
-  root.traverse((o) => {
-    if (isStructureNode(o)) {
-      structures.set(o.name, {
-        name: o.name,
-        display: displayOf(o.userData, o.userData.name || o.name),
-        system: systemOf(o.userData),
-        extras: o.userData,
-        object: o,
-        meshes: meshesOf(o),
-        label: null, // the whole node
-        button: null,
-        overlays: [],
-      });
-    } else if (isMergedNode(o)) {
-      const meshes = meshesOf(o);
-      for (const member of o.userData.merged) {
-        if (!member || typeof member.name !== 'string' || typeof member.label !== 'number') continue;
-        structures.set(member.name, {
-          name: member.name,
-          display: displayOf(member, member.name),
-          system: systemOf(o.userData),
-          extras: { system: systemOf(o.userData), ...member },
-          object: o,
-          meshes,
-          label: member.label, // only the vertices with this _LABEL
-          button: null,
-          overlays: [],
-        });
-      }
-    }
-  });
+  for (const s of collectStructures(root).values()) {
+    structures.set(s.name, { ...s, button: null, overlays: [] });
+  }
 
   const bySystem = new Map();
   for (const s of structures.values()) {
     if (!bySystem.has(s.system)) bySystem.set(s.system, []);
     bySystem.get(s.system).push(s);
   }
-  const rank = (sys) => (SYSTEM_ORDER.includes(sys) ? SYSTEM_ORDER.indexOf(sys) : SYSTEM_ORDER.length);
-  const systems = [...bySystem.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  const systems = sortSystems(bySystem.keys());
 
   const container = $('structures');
   container.replaceChildren();
@@ -371,67 +244,19 @@ function setSystemVisible(system, visible, group) {
 
 // ---------------------------------------------------------------------------- selection
 
-const overlayMaterials = {
-  // Drawn where the structure is visible...
-  front: new THREE.MeshBasicMaterial({
-    color: HIGHLIGHT, transparent: true, opacity: 0.6, depthWrite: false,
-    polygonOffset: true, polygonOffsetFactor: -1, polygonOffsetUnits: -4,
-  }),
-  // ...and faintly through whatever hides it (the body, other organs).
-  xray: new THREE.MeshBasicMaterial({
-    color: HIGHLIGHT, transparent: true, opacity: 0.25, depthWrite: false, depthTest: false,
-  }),
-};
-
-function overlayFor(mesh, material, label) {
-  // Shares the mesh's buffers, without morph attributes (the overlay is one flat colour);
-  // for a structure merged into a bigger mesh, only the triangles carrying its label.
-  const source = mesh.geometry;
-  const geometry = new THREE.BufferGeometry();
-  const labels = label == null ? null : vertexLabels(mesh);
-  if (labels) {
-    const triangles = [];
-    const index = source.index;
-    const n = index ? index.count : source.attributes.position.count;
-    for (let i = 0; i + 2 < n; i += 3) {
-      const a = index ? index.getX(i) : i;
-      if (Math.round(labels.getX(a)) === label) {
-        triangles.push(a, index ? index.getX(i + 1) : i + 1, index ? index.getX(i + 2) : i + 2);
-      }
-    }
-    geometry.setIndex(triangles);
-  } else {
-    geometry.setIndex(source.index);
-  }
-  geometry.setAttribute('position', source.attributes.position);
-  geometry.boundingBox = source.boundingBox;
-  geometry.boundingSphere = source.boundingSphere;
-  const overlay = new THREE.Mesh(geometry, material);
-  overlay.raycast = () => {};
-  overlay.renderOrder = 10;
-  return overlay;
-}
+const overlayMaterials = highlightMaterials();
 
 function select(name) {
   const next = name == null ? null : structures.get(name) || null;
   const previous = state.selected ? structures.get(state.selected) : null;
   if (previous) {
-    for (const o of previous.overlays) {
-      o.removeFromParent();
-      o.geometry.dispose();
-    }
+    removeOverlays(previous.overlays);
     previous.overlays = [];
     previous.button.setAttribute('aria-pressed', 'false');
   }
   state.selected = next ? next.name : null;
   if (next) {
-    for (const mesh of next.meshes) {
-      for (const material of [overlayMaterials.front, overlayMaterials.xray]) {
-        const overlay = overlayFor(mesh, material, next.label);
-        mesh.add(overlay);
-        next.overlays.push(overlay);
-      }
-    }
+    next.overlays = addOverlays(next, overlayMaterials);
     next.button.setAttribute('aria-pressed', 'true');
     next.button.scrollIntoView({ block: 'nearest' });
   }
@@ -478,26 +303,6 @@ function showSelection() {
 const raycaster = new THREE.Raycaster();
 let down = null;
 
-function shown(object) {
-  for (let o = object; o; o = o.parent) if (!o.visible) return false;
-  const material = Array.isArray(object.material) ? object.material[0] : object.material;
-  return !material || material.visible !== false;
-}
-
-function structureOf(hit) {
-  for (let o = hit.object; o; o = o.parent) {
-    if (isStructureNode(o)) return structures.get(o.name) || null;
-    if (isMergedNode(o)) {
-      const labels = vertexLabels(hit.object);
-      if (!labels || !hit.face) return null;
-      const label = Math.round(labels.getX(hit.face.a));
-      const member = o.userData.merged.find((m) => m && m.label === label);
-      return member ? structures.get(member.name) || null : null;
-    }
-  }
-  return null;
-}
-
 function pick(clientX, clientY) {
   const rect = renderer.domElement.getBoundingClientRect();
   const pointer = new THREE.Vector2(
@@ -505,30 +310,7 @@ function pick(clientX, clientY) {
     -((clientY - rect.top) / rect.height) * 2 + 1,
   );
   raycaster.setFromCamera(pointer, camera);
-  const hits = raycaster.intersectObject(scene, true).filter((h) => h.object.isMesh && shown(h.object));
-  // The body envelops everything: a structure seen through it wins over the body.
-  let body = null;
-  for (const hit of hits) {
-    const s = structureOf(hit);
-    if (!s) continue;
-    if (s.system !== 'body') return s.name;
-    body = body || s.name;
-  }
-  return body;
-}
-
-function structureBox(s) {
-  if (s.label == null) return new THREE.Box3().setFromObject(s.object, true);
-  const box = new THREE.Box3();
-  const v = new THREE.Vector3();
-  for (const mesh of s.meshes) {
-    mesh.updateWorldMatrix(true, false);
-    const position = mesh.geometry.attributes.position;
-    for (const i of labelledVertices(mesh, s.label)) {
-      box.expandByPoint(v.fromBufferAttribute(position, i).applyMatrix4(mesh.matrixWorld));
-    }
-  }
-  return box;
+  return pickStructure(raycaster, scene, structures);
 }
 
 function screenPosition(name) {
@@ -596,28 +378,9 @@ let duration = 0;
 let time = 0;
 let playing = false;
 
-function formatRealTime(seconds) {
-  const minutes = seconds / 60;
-  if (minutes < 120) return `${number.format(minutes)} min`;
-  if (minutes < 48 * 60) return `${number.format(minutes / 60)} h`;
-  return `${number.format(minutes / 1440)} days`;
-}
-
 function realTime() {
   if (!legend || !(legend.clip_s > 0) || !(legend.real_s > 0)) return null;
   return (time / legend.clip_s) * legend.real_s;
-}
-
-function interpolate(xs, ys, x) {
-  if (!Array.isArray(xs) || !Array.isArray(ys) || xs.length === 0 || xs.length !== ys.length) return null;
-  if (x <= xs[0]) return ys[0];
-  for (let i = 1; i < xs.length; i++) {
-    if (x <= xs[i]) {
-      const f = (x - xs[i - 1]) / (xs[i] - xs[i - 1] || 1);
-      return ys[i - 1] + f * (ys[i] - ys[i - 1]);
-    }
-  }
-  return ys[ys.length - 1];
 }
 
 function currentValue(s) {
@@ -708,8 +471,7 @@ function sourceURL() {
 
 function load() {
   const src = sourceURL();
-  const loader = new GLTFLoader();
-  loader.setMeshoptDecoder(MeshoptDecoder);
+  const loader = createLoader();
   showStatus('Loading the hologram…');
   loader.load(
     src,
@@ -729,42 +491,13 @@ function load() {
   );
 }
 
-// three.js r187 compiles no shader for a mesh whose morph targets morph only COLOR_0 (the
-// palette morph): its morph uniforms are declared only with position morphs. Zero position
-// deltas (relative targets: no-ops) make it compile. Shared geometries are patched once.
-function patchColourOnlyMorphs(root) {
-  const patched = new Set();
-  root.traverse((o) => {
-    const g = o.geometry;
-    if (!g || patched.has(g)) return;
-    const colours = g.morphAttributes.color;
-    if (colours && colours.length > 0 && !g.morphAttributes.position) {
-      const base = g.attributes.position;
-      // Relative targets (what GLTFLoader makes) add deltas: zeros. Absolute ones replace
-      // the base: copies of it.
-      g.morphAttributes.position = colours.map(() => (g.morphTargetsRelative
-        ? new THREE.BufferAttribute(new Float32Array(base.count * 3), 3)
-        : base.clone()));
-      patched.add(g);
-    }
-  });
-}
-
 // ---------------------------------------------------------------------------- legend
 
-function linearToSrgb(c) {
-  const v = Math.min(Math.max(c, 0), 1);
-  return v <= 0.0031308 ? 12.92 * v : 1.055 * Math.pow(v, 1 / 2.4) - 0.055;
-}
-
 function setupLegend() {
-  if (!legend || !Array.isArray(legend.palette) || legend.palette.length < 2) return;
-  const stops = legend.palette.map((rgb, i) => {
-    const [r, g, b] = rgb.map((c) => Math.round(linearToSrgb(c) * 255));
-    return `rgb(${r}, ${g}, ${b}) ${((i / (legend.palette.length - 1)) * 100).toFixed(1)}%`;
-  });
+  const gradient = paletteGradient(legend);
+  if (!gradient) return;
   const bar = $('legend-bar');
-  bar.style.background = `linear-gradient(to right, ${stops.join(', ')})`;
+  bar.style.background = gradient;
   const quantity = legend.quantity === 'suv' ? 'SUV' : 'Activity concentration';
   const unit = legend.unit || '';
   $('legend-title').textContent = `${quantity} (${unit})`;
@@ -780,8 +513,7 @@ function onLoad(gltf) {
   const root = gltf.scene;
   patchColourOnlyMorphs(root);
   scene.add(root);
-  const arkit = root.userData && root.userData.arkit;
-  legend = arkit && arkit.legend && typeof arkit.legend === 'object' ? arkit.legend : null;
+  legend = legendOf(root);
   root.updateMatrixWorld(true);
   if (!frame(root)) {
     showError('The file loaded but holds nothing to show (no geometry).');
