@@ -172,6 +172,8 @@ def test_sigkill_mid_session_loses_nothing(tmp_path, lessons_dir):
         assert students[2].answer("find-liver", "liver") == {"ok": True}
         _, after2 = http("GET", f"{server.url}/api/sessions/{code}")
         assert after2["quiz"]["counts"]["answered"] == 3 and after2["participants"] == 3
+        log = server.log.read_text(errors="replace")
+        assert token not in log and KEY not in log  # secrets never reach the log
     finally:
         for s in students:
             s.close()
