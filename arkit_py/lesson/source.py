@@ -368,6 +368,15 @@ def _normalise(d: dict) -> dict:
     for h in out["holograms"].values():
         h.setdefault("profile", "phone")
         h.setdefault("usdz", True)
+        # file names can identify a patient: they never enter a bundle (DESIGN.md "Privacy")
+        if not h["source"].startswith("phantom:"):
+            h["source"] = "label map"
+        if "labels" in h:
+            h["labels"] = "label table"
+        if h.get("tracer", "").endswith((".yaml", ".yml")):
+            h["tracer"] = "tracer file"
+        elif h.get("tracer", "").endswith(".csv"):
+            h["tracer"] = "curves file"
     for step in out["steps"]:
         step.setdefault("hologram", first)
         time = step.get("time")

@@ -230,3 +230,26 @@ def test_cli_new_validate_build(tmp_path, capsys, monkeypatch, hologram_cache):
     assert "lessons/my-lesson/lesson.yaml:" in err and "did you mean 'liver'?" in err and err.count("\n") == 1
     assert main(["lesson", "build", "lessons/my-lesson", "-o", "dist", "--cache", str(hologram_cache)]) == 2
     assert not (tmp_path / "dist" / "my-lesson.arlesson").exists()
+
+
+def test_input_file_names_never_enter_the_bundle(tmp_path, hologram_cache):
+    import nibabel as nib
+    import numpy as np
+
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    labels = np.zeros((20, 20, 20), np.uint8)
+    labels[5:15, 5:15, 5:15] = 1
+    nib.save(nib.Nifti1Image(labels, np.diag([4.0, 4.0, 4.0, 1.0])), folder / "patient-jane-doe-1970.nii.gz")
+    (folder / "patient-jane-doe-labels.csv").write_text("label,name\n1,liver\n")
+    text = template_text().replace("source: phantom:mird-adult?voxel=8\n",
+                                   "source: patient-jane-doe-1970.nii.gz\n    labels: patient-jane-doe-labels.csv\n")
+    text = text.replace('visible: ["system:digestive", "system:urinary", body]', "visible: [liver]")
+    text = text.replace("    translucent: [body]\n", "")
+    text = text.replace("highlighted: [kidney_left, kidney_right]", "highlighted: [liver]")
+    text = text.replace("answer: [kidney_left]", "answer: [liver]")
+    (folder / "lesson.yaml").write_text(text)
+    result = build_lesson(folder, tmp_path / "dist", cache_dir=hologram_cache)
+    data = result.bundle.read_bytes()
+    assert b"jane" not in data.lower() and b"patient" not in data.lower()
+    assert result.lesson["holograms"]["body"]["source"] == "label map"
