@@ -133,18 +133,23 @@ def _palette_morph(b: _Builder, primitive: dict, s: StructureNode, legend, order
         base = colours.min(axis=1)
         deltas = [colours[:, f] - base for f in range(colours.shape[1])]
     zero = b.accessor(None, FLOAT, n, "VEC3", lo=[0.0, 0.0, 0.0], hi=[0.0, 0.0, 0.0])
-    if compress:  # 16-bit normalized colours (1/65535 steps), padded to 8-byte strides
-        def colour(c):
-            q = np.zeros((n, 4), np.uint16)
+    # VEC4 colours (alpha 1 in the base, 0 in the deltas): three.js r183, which model-viewer
+    # 4.4 bundles, fails to compile the shader of a VEC3 colour morph on its VEC4 vertex colour
+    if compress:  # 16-bit normalized RGBA (1/65535 steps), an 8-byte stride
+        def colour(c, alpha):
+            q = np.empty((n, 4), np.uint16)
             q[:, :3] = np.clip(np.rint(np.asarray(c) * 65535.0), 0, 65535)
-            return b.accessor(b.view(q, target=ARRAY_BUFFER, stride=8, mode="ATTRIBUTES"), USHORT, n, "VEC3",
+            q[:, 3] = 65535 if alpha else 0
+            return b.accessor(b.view(q, target=ARRAY_BUFFER, stride=8, mode="ATTRIBUTES"), USHORT, n, "VEC4",
                               normalized=True)
     else:
-        def colour(c):
-            data = np.ascontiguousarray(c, dtype=np.float32)
-            return b.accessor(b.view(data, target=ARRAY_BUFFER, stride=None, mode="ATTRIBUTES"), FLOAT, n, "VEC3")
-    primitive["attributes"]["COLOR_0"] = colour(base)
-    primitive["targets"] = [{"POSITION": zero, "COLOR_0": colour(d)} for d in deltas]
+        def colour(c, alpha):
+            data = np.empty((n, 4), np.float32)
+            data[:, :3] = c
+            data[:, 3] = 1.0 if alpha else 0.0
+            return b.accessor(b.view(data, target=ARRAY_BUFFER, stride=None, mode="ATTRIBUTES"), FLOAT, n, "VEC4")
+    primitive["attributes"]["COLOR_0"] = colour(base, True)
+    primitive["targets"] = [{"POSITION": zero, "COLOR_0": colour(d, False)} for d in deltas]
 
 
 def _per_vertex(b: _Builder, g, attributes: dict, order) -> None:

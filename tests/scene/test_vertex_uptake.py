@@ -61,7 +61,7 @@ def write_case(folder):
 def _accessor(gltf, binary, index):
     acc = gltf["accessors"][index]
     view = gltf["bufferViews"][acc["bufferView"]]
-    n = {"SCALAR": 1, "VEC3": 3}[acc["type"]]
+    n = {"SCALAR": 1, "VEC3": 3, "VEC4": 4}[acc["type"]]
     data = np.frombuffer(binary, np.float32, acc["count"] * n, view.get("byteOffset", 0) + acc.get("byteOffset", 0))
     return data.reshape(acc["count"], n)
 
@@ -85,6 +85,8 @@ def test_vertices_take_the_value_inside_the_surface(case, tmp_path):
     targets = prim["targets"]
     assert len(targets) == 24  # 30 frames thinned to the 24 targets allowed
     base = _accessor(gltf, binary, prim["attributes"]["COLOR_0"])
+    assert (base[:, 3] == 1).all()  # RGBA: alpha 1 in the base, 0 in every delta
+    base = base[:, :3]
     legend = gltf["scenes"][0]["extras"]["arkit"]["legend"]
     scale = Legend(legend["quantity"], legend["unit"], legend["min"], legend["max"], UPTAKE_PALETTE,
                    legend["clip_s"], legend["real_s"])
@@ -93,7 +95,8 @@ def test_vertices_take_the_value_inside_the_surface(case, tmp_path):
     vertex_values = liver.vertex_values  # (n, 24) kBq/mL in the GLB's vertex order (plain)
     for f in (0, 8, 23):
         delta = _accessor(gltf, binary, targets[f]["COLOR_0"])
-        assert (delta >= 0).all()
+        assert (delta >= 0).all() and (delta[:, 3] == 0).all()
+        delta = delta[:, :3]
         np.testing.assert_allclose(base + delta, scale.color(vertex_values[:, f]), atol=1e-6)
         if f == 0:
             continue  # at 30 s the blurred background (1.5 kBq/mL) still outweighs the organ
