@@ -1,15 +1,23 @@
-// Student page (/j/<code>): follows the lecturer (step title and narration), answers the
-// quizzes, sees the results after the reveal. Minimal until the WebXR client: the
-// identify quiz is a list of the hologram's structures.
+// Student page (/j/<code>): the step's hologram in an inline 3D view (orbit, zoom, pan by
+// touch, mouse and keyboard; framed as the step says), following the lecturer (step, tracer
+// time, highlight, pointer) with a follow switch; the narration as captions; labels with
+// leader lines; tap a structure (or pick it from the list) for its name, system, activity
+// and concentration at the time shown; the tracer timeline with its colour legend;
+// quizzes answered in place (identify by tapping in 3D, the list kept as the accessible
+// way), results after the reveal.
 //
 // The participant id stays in localStorage (one per session), so a reload or a reconnect
 // is the same student; answers given are remembered there too.
 
 import {
-  $, api, fill, h, hooks, problemText, renderStep, showStatus, stepStructures, store,
+  $, api, fill, h, hooks, parseDuration, problemText, renderStep, showStatus, stepHologram, stepStructures,
+  stepWindow, store, structureName,
 } from './common.js';
 import { connectLive } from './live.js';
 import { answerText, distributionView, matches, quizForm } from './quiz.js';
+import { Timeline } from './timeline.js';
+import { canDecayCorrect, describeFacts, structureFacts, systemText } from './tracer.js';
+import { HologramView } from './viewer.js';
 
 const code = document.body.dataset.code;
 const idKey = `arkit:participant:${code}`;
@@ -24,6 +32,56 @@ let fetchingLesson = null;
 const refetched = new Set(); // quizzes for which the lesson was fetched again
 let live = null;
 let finished = false;
+let selected = null; // the structure the student tapped or chose in the list
+let decayCorrected = store.get('arkit:decay-corrected') === '1';
+let captionsOn = store.get('arkit:captions') !== '0';
+
+// ---------------------------------------------------------------------------- 3D view
+
+const viewStatus = $('viewer-status');
+const viewer = new HologramView($('viewport'), {
+  interactive: true,
+  label: `The hologram of “${document.title.replace(/ · arkit$/, '')}”`,
+  onStatus: (text, isError) => {
+    viewStatus.textContent = text;
+    viewStatus.hidden = !text;
+    viewStatus.classList.toggle('error', Boolean(isError));
+  },
+  onPick: (name, _display, how) => pick(name, how),
+  time: () => timeline.now(),
+});
+hooks.hologram = viewer.info;
+
+const timeline = new Timeline($('timeline'), {
+  serverNow: () => (live ? live.clock.now() : Date.now()),
+  onChange: () => {
+    viewer.invalidate();
+    renderInfo(false);
+  },
+  onFollow: (following, why) => {
+    hooks.following = following;
+    if (following) {
+      applyLive();
+      if (why === 'step') showStatus('A new step: following the lecturer again.', 'ok');
+    } else {
+      viewer.setHighlight(null);
+      viewer.setPointer(null);
+    }
+  },
+});
+hooks.following = true;
+Object.defineProperty(hooks, 'timeline', { get: () => timeline.snapshot(), enumerable: true });
+hooks.probe = {
+  screenPoint: (name) => viewer.screenPoint(name),
+  anchor: (name) => (viewer.structure(name) ? viewer.anchor(name).toArray() : null),
+};
+setInterval(() => renderInfo(false), 250);
+
+/** The lecturer's highlight while following (the pointer arrives on its own events). */
+function applyLive() {
+  if (!state || !timeline.following) return;
+  viewer.setHighlight(state.highlight);
+}
 
 function answers() {
   try {
@@ -72,8 +130,180 @@ function render() {
     shownStep = state.step;
     hooks.shownStep = state.step;
     hooks.stepShownAt = Date.now();
+    showStepView();
   }
+  timeline.setLecturer(state.playback);
+  applyLive();
   renderQuiz();
+}
+
+/** The step's hologram, captions, timeline and structure list. */
+function showStepView() {
+  const index = state.step;
+  const step = lesson.steps[index] || {};
+  const holo = lesson.holograms[stepHologram(lesson, step)] || {};
+  const legend = holo.legend || null;
+  renderCaptions(step);
+  const time = step.time || {};
+  const until = parseDuration(holo.until);
+  const window = stepWindow(step);
+  timeline.setStep({
+    window,
+    max: Math.max(Number(time.end_s) || 0, until || 0, (legend && legend.real_s) || 0, Number(time.start_s) || 0),
+    legend,
+    rate: legend && legend.real_s > 0 && legend.clip_s > 0 ? legend.real_s / legend.clip_s : 60,
+    start: Number(time.start_s) || 0,
+    play: Boolean(time.play),
+  });
+  $('timeline').hidden = !(legend || step.time);
+  if (!timeline.following) timeline.follow(true, 'step');
+  renderStructures(step, holo, false);
+  viewer.showStep(lesson, index).then(() => {
+    if (state.step !== index) return;
+    if (!viewer.info.loaded) return; // no WebGL or no file: the list from lesson.json stays
+    if (selected && !viewer.visibleStructures().includes(selected)) select(null);
+    renderStructures(step, holo, true);
+    hooks.viewReady = index;
+  });
+}
+
+function renderCaptions(step) {
+  const box = $('captions');
+  box.innerHTML = step.narration_html || ''; // sanitised by the server, as in renderStep
+  box.hidden = !captionsOn || !box.textContent.trim();
+}
+
+function wireCaptions() {
+  const button = $('captions-toggle');
+  const draw = () => {
+    button.setAttribute('aria-pressed', String(captionsOn));
+    button.textContent = captionsOn ? 'Captions on' : 'Captions off';
+    const box = $('captions');
+    box.hidden = !captionsOn || !box.textContent.trim();
+  };
+  button.addEventListener('click', () => {
+    captionsOn = !captionsOn;
+    store.set('arkit:captions', captionsOn ? '1' : '0');
+    draw();
+  });
+  $('reset-view').addEventListener('click', () => viewer.resetView());
+  draw();
+}
+
+// ---------------------------------------------------------------------------- structures
+
+/** The list of the step's structures: the keyboard and screen-reader way to pick one. */
+function renderStructures(step, holo, loaded) {
+  const list = $('structure-list');
+  const names = (loaded ? viewer.visibleStructures() : (Array.isArray(step.visible) ? step.visible : holo.structures || []))
+    .filter((n) => (holo.structures || []).includes(n));
+  const display = (n) => (holo.display && holo.display[n]) || viewer.displayName(n) || structureName(n);
+  names.sort((a, b) => display(a).localeCompare(display(b)));
+  list.replaceChildren(...names.map((name) => {
+    const s = loaded ? viewer.structure(name) : null;
+    return h('li', {}, h('button', {
+      type: 'button', class: 'structure', dataset: { structure: name }, 'aria-pressed': String(selected === name),
+      on: { click: () => pick(name, 'list') },
+    }, h('span', { class: 'name', text: display(name) }), s ? h('span', { class: 'system', text: systemText(s.system) }) : null));
+  }));
+  $('structures-count').textContent = String(names.length);
+}
+
+/** A tap in 3D, Enter on the view, or a click in the list. */
+function pick(name, how) {
+  select(name);
+  if (!name) return;
+  // An open identify quiz: the tap is the answer (it can be changed until the quiz closes).
+  const form = $('quiz').querySelector('form.kind-identify');
+  if (form && state && state.quiz && state.quiz.open && (how === 'tap' || how === 'keyboard')) {
+    const radio = form.querySelector(`input[type="radio"][value="${CSS.escape(name)}"]`);
+    if (radio) {
+      radio.checked = true;
+      toast(`Your answer: ${viewer.displayName(name) || structureName(name)}. Sending…`);
+      form.requestSubmit();
+    }
+  }
+}
+
+function select(name) {
+  selected = name || null;
+  hooks.selected = selected;
+  viewer.setSelection(selected);
+  for (const button of $('structure-list').querySelectorAll('button[data-structure]')) {
+    button.setAttribute('aria-pressed', String(button.dataset.structure === selected));
+  }
+  renderInfo(true);
+}
+
+let infoBuiltFor = null; // the structure (and legend) the panel's elements were made for
+let infoParts = null;
+/** The selected structure's name, system and tracer values at the time shown. The panel is
+ * built once per selection and its text updated in place (focus stays where it is). */
+function renderInfo(announce) {
+  const box = $('structure-info');
+  const s = selected ? viewer.structure(selected) : null;
+  if (!s) {
+    if (!box.hidden) box.replaceChildren();
+    box.hidden = true;
+    infoBuiltFor = null;
+    hooks.info = null;
+    if (announce) $('announce').textContent = '';
+    return;
+  }
+  const legend = viewer.legend;
+  const facts = structureFacts(s, legend, legend ? timeline.now() : NaN);
+  const text = describeFacts(facts, legend, { decayCorrected });
+  const canCorrect = canDecayCorrect(legend);
+  if (infoBuiltFor !== s || !infoParts || infoParts.legend !== legend) {
+    infoParts = {
+      legend,
+      values: h('p', { class: 'info-values', dataset: { role: 'values' } }),
+      coloured: h('p', { class: 'info-coloured' }),
+      note: h('p', { class: 'info-note' }),
+    };
+    const toggle = legend && facts.hasTracer ? h('label', { class: 'decay' },
+      h('input', {
+        type: 'checkbox', id: 'decay-toggle', checked: decayCorrected && canCorrect, disabled: !canCorrect,
+        on: {
+          change: (event) => {
+            decayCorrected = event.target.checked;
+            store.set('arkit:decay-corrected', decayCorrected ? '1' : '0');
+            renderInfo(true);
+          },
+        },
+      }), h('span', { text: 'Decay-corrected' })) : null;
+    fill(box,
+      h('p', { class: 'info-name' }, h('strong', { text: s.display }), ' ', h('span', { class: 'system', text: systemText(s.system) })),
+      legend ? infoParts.values : null,
+      infoParts.coloured,
+      toggle,
+      !canCorrect && legend && facts.hasTracer ? h('p', { class: 'info-note', text:
+        'Physical values (what a counter measures at that time). Decay correction needs the nuclide’s half-life, ' +
+        'which this lesson does not carry.' }) : null,
+      infoParts.note,
+      h('button', { type: 'button', class: 'icon close', 'aria-label': 'Close the structure details', text: '×',
+        on: { click: () => select(null) } }),
+    );
+    infoBuiltFor = s;
+  }
+  box.hidden = false;
+  infoParts.values.textContent = text.headline;
+  infoParts.coloured.textContent = text.coloured;
+  infoParts.coloured.hidden = !text.coloured;
+  infoParts.note.textContent = text.note;
+  infoParts.note.hidden = !text.note;
+  hooks.info = { structure: s.name, ...text, facts };
+  if (announce) $('announce').textContent = legend ? text.headline : `${s.display}, ${systemText(s.system)}`;
+}
+
+let toastTimer = null;
+function toast(text, kind = '') {
+  const el = $('view-toast');
+  el.textContent = text;
+  el.className = kind ? `view-toast ${kind}` : 'view-toast';
+  el.hidden = !text;
+  clearTimeout(toastTimer);
+  if (text) toastTimer = setTimeout(() => { el.hidden = true; }, 4000);
 }
 
 function renderQuiz() {
@@ -125,13 +355,31 @@ function renderQuiz() {
     previous: mine === undefined ? null : mine,
     onSubmit: async (value) => {
       const ack = await live.emit('answer', { quiz: quiz.id, value });
+      hooks.lastAck = ack;
       if (ack.ok) {
         remember(quiz.id, value);
+        if (quiz.kind === 'identify') toast(`Answer received: ${viewer.displayName(value) || structureName(value)}.`, 'ok');
         return { ok: true, message: 'Answer received. You can change it until the quiz closes.' };
       }
+      if (quiz.kind === 'identify') toast(problemText(ack.error, ack.message), 'error');
       return { ok: false, message: problemText(ack.error, ack.message) };
     },
   });
+  if (quiz.kind === 'identify') {
+    // The hologram's own display names ("Left kidney"), and the 3D way to answer.
+    const holo = lesson.holograms[stepHologram(lesson, step)] || {};
+    const labels = [...form.querySelectorAll('.choice[data-value]')];
+    for (const label of labels) {
+      const name = holo.display && holo.display[label.dataset.value];
+      if (name) label.querySelector('span').textContent = name;
+    }
+    if (labels.length) {
+      labels.sort((a, b) => a.textContent.localeCompare(b.textContent));
+      labels[0].parentElement.append(...labels);
+    }
+    const hint = form.querySelector('.hint');
+    if (hint) hint.textContent = 'Tap the structure in the 3D view (or select it with Enter there), or choose it in the list.';
+  }
   section.replaceChildren(h('h2', { class: 'prompt', text: quiz.prompt }), form);
   if (mine !== undefined) {
     const feedback = form.querySelector('.feedback');
@@ -158,12 +406,16 @@ function resultLine(quiz, mine, answer) {
 
 async function start() {
   hooks.answered = answers();
+  wireCaptions();
   try {
     await loadLesson();
   } catch (err) {
     hooks.problem = err.code;
     showStatus(err.message, 'error');
     document.body.dataset.problem = err.code;
+    viewStatus.textContent = `The lesson could not be loaded, so there is no hologram to show. ${err.message}`;
+    viewStatus.hidden = false;
+    viewStatus.classList.add('error');
     return;
   }
   live = connectLive({ code, role: 'student', participant: () => store.get(idKey) || undefined }, {
@@ -177,6 +429,11 @@ async function start() {
     onState: (s) => {
       state = s;
       render();
+    },
+    onPointer: (p) => {
+      if (!timeline.following) return;
+      viewer.setPointer(p.position);
+      if (p.structure !== undefined && state) viewer.setHighlight(p.structure || state.highlight);
     },
     onConnection: (connected, reason) => {
       if (finished) return;

@@ -1,7 +1,14 @@
-// The hologram as a lesson step shows it (projection and self-paced pages): the step's
-// hologram, visible / translucent / highlighted structures, labels, framing, the
-// lecturer's highlight and pointer, and tracer time through the palette-morph animation
-// (real seconds after administration mapped onto the clip by the legend).
+// The hologram as a lesson step shows it (student, projection and self-paced pages): the
+// step's hologram, visible / translucent / highlighted structures, labels with leader
+// lines, framing, the lecturer's highlight and pointer, the student's own selection, and
+// tracer time through the palette-morph animation (real seconds after administration
+// mapped onto the clip by the legend).
+//
+// Interactive views turn with mouse, touch and keyboard: drag / one finger to orbit, wheel /
+// pinch to zoom, right drag / two fingers to pan; on the focused canvas the arrow keys turn,
+// Shift + arrows pan, + and - zoom, 0 or Home frames the step again, Enter or Space selects
+// the structure under the centre mark. A progress bar shows while a GLB downloads.
+// ``prefers-reduced-motion`` turns off the inertia and the animated framing.
 //
 // Built on the helpers shared with the preview page (../lib/hologram.js).
 
@@ -13,8 +20,21 @@ import {
   legendOf, loadErrorText, patchColourOnlyMorphs, pickStructure, removeOverlays, structureBox,
 } from '../lib/hologram.js';
 import { h, stepHologram } from './common.js';
+import { LabelLayer, surfaceAnchor } from './labels.js';
 
 const LIVE_HIGHLIGHT = 0x4ad8ff; // the lecturer's pointer colour (style.css --live)
+const SELECTION = 0xffffff; // the student's own selection (style.css --selection)
+const KEY_TURN = THREE.MathUtils.degToRad(10); // per arrow key press
+const KEY_PAN = 0.06; // of the distance to the target, per Shift + arrow
+const KEY_ZOOM = 0.85; // distance factor per + press
+const FRAME_MS = 450; // animated framing (none with reduced motion)
+const TIME_FRAME_MS = 33; // tracer time alone redraws at most ~30 times a second (battery)
+let viewCount = 0;
+
+/** Whether the person asked for less motion (prefers-reduced-motion: reduce). */
+export function reducedMotion() {
+  return typeof window.matchMedia === 'function' && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+}
 const TRANSLUCENT_OPACITY = 0.25;
 // A framed structure's box is widened around its centre: twice its size, and at least
 // 35 cm (holograms are life-size metres), so a small organ is seen with its neighbours.
@@ -24,34 +44,58 @@ const CONTEXT_MIN_M = 0.35;
 export class HologramView {
   /**
    * ``container``: an element with a size (the canvas fills it). Options: ``interactive``
-   * (orbit controls and tap to pick), ``onPick(name | null)``, ``onStatus(text, isError)``,
-   * ``time()`` -> seconds after administration to show now, or null (called every frame).
+   * (orbit controls, keyboard, tap to pick), ``onPick(name | null, display, how)`` with how
+   * 'tap' | 'keyboard', ``onStatus(text, isError)``, ``time()`` -> seconds after
+   * administration to show now, or null (called every frame), ``onLoaded(view)`` after a
+   * hologram file is in the scene, ``label``: what the canvas is called for screen readers.
    */
-  constructor(container, { interactive = true, onPick = null, onStatus = null, time = null } = {}) {
+  constructor(container, {
+    interactive = true, onPick = null, onStatus = null, time = null, onLoaded = null,
+    label = 'The lesson’s hologram',
+  } = {}) {
     this.container = container;
     this.onPick = onPick;
     this.onStatus = onStatus || (() => {});
+    this.onLoaded = onLoaded;
     this.timeSource = time;
-    this.info = { loaded: false, url: null, error: null, structures: 0, visible: [], highlighted: [], clip_time: null, frames: 0 };
+    this.id = ++viewCount;
+    this.info = {
+      loaded: false, url: null, error: null, structures: 0, visible: [], highlighted: [], clip_time: null, frames: 0,
+      selected: null, progress: null, reduced_motion: reducedMotion(), labels: [],
+    };
     this.cache = new Map(); // url -> Promise<gltf>
     this.current = null; // {url, root, structures, mixer, legend, duration}
     this.request = 0;
     this.stepOverlays = [];
     this.liveOverlays = [];
+    this.selectionOverlays = [];
     this.liveName = null;
-    this.labels = [];
+    this.selectedName = null;
+    this.step = null;
     this.needsRender = true;
     this.lastClip = null;
+    this.tween = null;
+    this.framed = false;
     // Light enough that the uptake colour under a highlighted structure stays readable.
     this.materials = highlightMaterials(undefined, { front: 0.3, xray: 0.15 });
     this.liveMaterials = highlightMaterials(LIVE_HIGHLIGHT);
+    this.selectionMaterials = highlightMaterials(SELECTION, { front: 0.25, xray: 0.18 });
+
+    this.progress = h('div', {
+      class: 'load-progress', role: 'progressbar', 'aria-label': 'Loading the hologram', 'aria-valuemin': '0',
+      'aria-valuemax': '100', hidden: true,
+    }, h('span', { class: 'track' }, h('span', { class: 'fill' })), h('span', { class: 'text' }));
+    container.append(this.progress);
 
     try {
+      if (!window.WebGL2RenderingContext) throw new Error('no WebGL2RenderingContext');
       this.renderer = new THREE.WebGLRenderer({ antialias: true, powerPreference: 'high-performance' });
     } catch (err) {
       this.renderer = null;
+      container.classList.add('no-webgl');
       this.fail('This browser cannot show 3D graphics (WebGL 2 is not available). Try a current Chrome, Edge, ' +
-        'Firefox or Safari, or turn on hardware acceleration in the browser settings.', err);
+        'Firefox or Safari, or turn on hardware acceleration in the browser settings. The steps, captions and ' +
+        'quizzes still work below.', err);
       return;
     }
     this.scene = new THREE.Scene();
@@ -72,21 +116,46 @@ export class HologramView {
     const r = this.renderer;
     r.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
     const canvas = r.domElement;
-    canvas.setAttribute('aria-label', 'The lesson’s hologram');
+    canvas.setAttribute('aria-label', label);
     container.prepend(canvas);
-    this.labelLayer = h('div', { class: 'labels', 'aria-hidden': 'true' });
-    container.append(this.labelLayer);
+    this.labels = new LabelLayer(container);
+    canvas.addEventListener('webglcontextlost', (event) => {
+      event.preventDefault();
+      this.fail('The 3D view stopped: the device took its graphics memory back. Reload the page to see the hologram again.');
+    });
 
     this.controls = null;
+    this.reduced = reducedMotion();
     if (interactive) {
       canvas.tabIndex = 0;
+      canvas.setAttribute('role', 'application');
+      canvas.setAttribute('aria-roledescription', '3D view');
+      const help = h('p', {
+        class: 'visually-hidden', id: `view-help-${this.id}`,
+        text: 'Drag or use the arrow keys to turn the hologram; Shift and arrow keys move it; pinch, scroll, or ' +
+          'the plus and minus keys zoom; 0 frames the step again; Enter selects the structure under the centre ' +
+          'mark. The structures are also listed beside the view.',
+      });
+      container.append(help, h('span', { class: 'crosshair', 'aria-hidden': 'true' }));
+      canvas.setAttribute('aria-describedby', help.id);
       this.controls = new OrbitControls(this.camera, canvas);
-      this.controls.enableDamping = true;
+      this.controls.enableDamping = !this.reduced;
       this.controls.dampingFactor = 0.12;
       this.controls.addEventListener('change', () => {
         this.needsRender = true;
       });
+      this.controls.addEventListener('start', () => {
+        this.tween = null; // a hand on the view stops an animated framing
+      });
       this.setupPicking(canvas);
+      canvas.addEventListener('keydown', (event) => this.onKey(event));
+    }
+    if (typeof window.matchMedia === 'function') {
+      window.matchMedia('(prefers-reduced-motion: reduce)').addEventListener('change', (event) => {
+        this.reduced = event.matches;
+        this.info.reduced_motion = event.matches;
+        if (this.controls) this.controls.enableDamping = !event.matches;
+      });
     }
 
     const resize = () => {
@@ -99,22 +168,51 @@ export class HologramView {
     };
     new ResizeObserver(resize).observe(container);
     resize();
-    r.setAnimationLoop(() => this.tick());
+    this.frameCallbacks = new Set();
+    r.setAnimationLoop((t, frame) => this.tick(t, frame));
+  }
+
+  /**
+   * ``fn(time, xrFrame)`` before every frame's render (an immersive session's update, e.g.
+   * classroom/ar.js); returns a function that removes it. While an XR session presents,
+   * every frame is drawn (the headset needs one per display frame).
+   */
+  addFrameCallback(fn) {
+    this.frameCallbacks.add(fn);
+    return () => this.frameCallbacks.delete(fn);
   }
 
   fail(text, err) {
     this.info.error = text;
+    this.showProgress(null);
     this.onStatus(text, true);
     console.error(`arkit viewer: ${text}${err && err.message ? ` (${err.message})` : ''}`);
   }
 
   // -------------------------------------------------------------------------- loading
 
-  load(url) {
+  /** ``fraction`` in [0, 1], true while the size is unknown, or null to hide the bar. */
+  showProgress(fraction) {
+    const bar = this.progress;
+    this.info.progress = fraction === null ? null : fraction === true ? -1 : fraction;
+    bar.hidden = fraction === null;
+    if (fraction === null) return;
+    const known = typeof fraction === 'number';
+    bar.classList.toggle('indeterminate', !known);
+    const percent = known ? Math.round(100 * Math.min(Math.max(fraction, 0), 1)) : null;
+    if (known) bar.setAttribute('aria-valuenow', String(percent));
+    else bar.removeAttribute('aria-valuenow');
+    bar.querySelector('.fill').style.width = known ? `${percent}%` : '';
+    bar.querySelector('.text').textContent = known ? `Loading the hologram… ${percent} %` : 'Loading the hologram…';
+  }
+
+  load(url, onProgress) {
     if (!this.cache.has(url)) {
       const loader = createLoader();
       this.cache.set(url, new Promise((resolve, reject) => {
-        loader.load(url, resolve, undefined, (err) => {
+        loader.load(url, resolve, (event) => {
+          if (onProgress) onProgress(event && event.lengthComputable && event.total > 0 ? event.loaded / event.total : true);
+        }, (err) => {
           this.cache.delete(url);
           reject(err);
         });
@@ -138,15 +236,19 @@ export class HologramView {
     }
     const url = `/${glb.path}`;
     if (!this.current || this.current.url !== url) {
-      this.onStatus('Loading the hologram…', false);
+      this.onStatus('', false);
+      this.showProgress(true);
       let gltf;
       try {
-        gltf = await this.load(url);
+        gltf = await this.load(url, (f) => {
+          if (ticket === this.request) this.showProgress(f);
+        });
       } catch (err) {
         if (ticket === this.request) this.fail(loadErrorText(err, url), err);
         return;
       }
       if (ticket !== this.request) return; // a later step asked for another hologram
+      this.showProgress(null);
       this.use(url, gltf);
     }
     this.applyStep(step);
@@ -183,18 +285,22 @@ export class HologramView {
         duration = Math.max(duration, clip.duration);
       }
     }
-    this.current = { url, root, structures, mixer, duration, legend: legendOf(root) };
+    this.current = { url, root, structures, mixer, duration, legend: legendOf(root), anchors: new Map() };
     this.lastClip = null;
+    this.framed = false;
     Object.assign(this.info, { loaded: true, url, error: null, structures: structures.size, animations: clips.length });
     this.needsRender = true;
+    if (this.onLoaded) this.onLoaded(this);
   }
 
   clear() {
     removeOverlays(this.stepOverlays);
     removeOverlays(this.liveOverlays);
+    removeOverlays(this.selectionOverlays);
     this.stepOverlays = [];
     this.liveOverlays = [];
-    this.setLabels([]);
+    this.selectionOverlays = [];
+    if (this.labels) this.labels.set([]);
     if (this.current) {
       if (this.current.mixer) this.current.mixer.stopAllAction();
       this.scene.remove(this.current.root);
@@ -209,6 +315,7 @@ export class HologramView {
   applyStep(step) {
     const cur = this.current;
     if (!cur) return;
+    this.step = step;
     const names = [...cur.structures.keys()];
     const visible = Array.isArray(step.visible) ? new Set(step.visible) : new Set(names);
     const translucent = Array.isArray(step.translucent) ? new Set(step.translucent) : null;
@@ -245,7 +352,14 @@ export class HologramView {
     this.info.visible = names.filter((n) => visible.has(n));
     this.info.highlighted = highlighted;
     this.setHighlight(this.liveName);
+    if (this.selectedName && !visible.has(this.selectedName)) this.setSelection(null);
+    else this.setSelection(this.selectedName);
     this.needsRender = true;
+  }
+
+  /** The names of the structures the current step shows. */
+  visibleStructures() {
+    return [...this.info.visible];
   }
 
   frame(framing, visible) {
@@ -269,16 +383,112 @@ export class HologramView {
     const radius = Math.max(whole.getSize(new THREE.Vector3()).length() / 2, fit.radius);
     this.camera.near = Math.max(fit.distance / 100, 1e-4);
     this.camera.far = (fit.distance + radius) * 100;
-    this.camera.position.copy(fit.position);
-    this.camera.lookAt(fit.target);
     this.camera.updateProjectionMatrix();
+    this.lastFraming = { framing, visible };
+    const animate = this.framed && !this.reduced && this.controls;
+    this.framed = true;
+    if (animate) {
+      // From where the student looks now to the step's view, eased (no jump cut).
+      this.tween = {
+        start: performance.now(),
+        fromPosition: this.camera.position.clone(), fromTarget: this.controls.target.clone(),
+        toPosition: fit.position.clone(), toTarget: fit.target.clone(),
+      };
+    } else {
+      this.tween = null;
+      this.camera.position.copy(fit.position);
+      this.camera.lookAt(fit.target);
+      if (this.controls) this.controls.target.copy(fit.target);
+    }
     if (this.controls) {
-      this.controls.target.copy(fit.target);
       this.controls.minDistance = fit.radius * 0.05;
       this.controls.maxDistance = (fit.distance + radius) * 8;
-      this.controls.update();
+      if (!animate) this.controls.update();
     }
     this.pointer.scale.setScalar(Math.max(radius * 0.015, 1e-3));
+    this.needsRender = true;
+  }
+
+  /** Frames the current step again (the keyboard's 0 / Home, a "reset view" button). */
+  resetView() {
+    if (!this.current || !this.lastFraming) return;
+    this.frame(this.lastFraming.framing, this.lastFraming.visible);
+  }
+
+  stepTween(now) {
+    const t = this.tween;
+    if (!t) return;
+    const f = Math.min((now - t.start) / FRAME_MS, 1);
+    const e = f < 0.5 ? 2 * f * f : 1 - ((-2 * f + 2) ** 2) / 2; // ease in-out
+    this.camera.position.lerpVectors(t.fromPosition, t.toPosition, e);
+    const target = new THREE.Vector3().lerpVectors(t.fromTarget, t.toTarget, e);
+    this.controls.target.copy(target);
+    this.camera.lookAt(target);
+    if (f >= 1) this.tween = null;
+    this.needsRender = true;
+  }
+
+  // -------------------------------------------------------------------------- keyboard
+
+  onKey(event) {
+    if (!this.controls || event.altKey || event.ctrlKey || event.metaKey) return;
+    const arrows = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    let handled = true;
+    if (event.key in arrows) {
+      const [dx, dy] = arrows[event.key];
+      if (event.shiftKey) this.pan(dx, -dy);
+      else this.orbit(-dx * KEY_TURN, dy * KEY_TURN);
+    } else if (event.key === '+' || event.key === '=' || event.key === 'PageUp') {
+      this.zoom(KEY_ZOOM);
+    } else if (event.key === '-' || event.key === '_' || event.key === 'PageDown') {
+      this.zoom(1 / KEY_ZOOM);
+    } else if (event.key === '0' || event.key === 'Home') {
+      this.resetView();
+    } else if (event.key === 'Enter' || event.key === ' ') {
+      this.pickAt(0, 0, 'keyboard');
+    } else {
+      handled = false;
+    }
+    if (handled) event.preventDefault();
+  }
+
+  /** Turns the camera around the target: ``dTheta`` about the vertical, ``dPhi`` up / down (radians). */
+  orbit(dTheta, dPhi) {
+    const c = this.controls;
+    this.tween = null;
+    const offset = this.camera.position.clone().sub(c.target);
+    const sph = new THREE.Spherical().setFromVector3(offset);
+    sph.theta += dTheta;
+    sph.phi = Math.min(Math.max(sph.phi + dPhi, 0.05), Math.PI - 0.05);
+    offset.setFromSpherical(sph);
+    this.camera.position.copy(c.target).add(offset);
+    this.camera.lookAt(c.target);
+    c.update();
+    this.needsRender = true;
+  }
+
+  /** Moves the view sideways (``dx``) and up (``dy``) by KEY_PAN of the distance. */
+  pan(dx, dy) {
+    const c = this.controls;
+    this.tween = null;
+    const distance = this.camera.position.distanceTo(c.target);
+    const right = new THREE.Vector3().setFromMatrixColumn(this.camera.matrix, 0);
+    const up = new THREE.Vector3().setFromMatrixColumn(this.camera.matrix, 1);
+    const move = right.multiplyScalar(dx * KEY_PAN * distance).addScaledVector(up, dy * KEY_PAN * distance);
+    this.camera.position.add(move);
+    c.target.add(move);
+    c.update();
+    this.needsRender = true;
+  }
+
+  zoom(factor) {
+    const c = this.controls;
+    this.tween = null;
+    const offset = this.camera.position.clone().sub(c.target);
+    const length = Math.min(Math.max(offset.length() * factor, c.minDistance), c.maxDistance);
+    offset.setLength(length);
+    this.camera.position.copy(c.target).add(offset);
+    c.update();
     this.needsRender = true;
   }
 
@@ -295,6 +505,17 @@ export class HologramView {
     this.needsRender = true;
   }
 
+  /** The viewer's own selection (a pale overlay), or null. */
+  setSelection(name) {
+    this.selectedName = name || null;
+    removeOverlays(this.selectionOverlays);
+    this.selectionOverlays = [];
+    const s = this.current && this.selectedName ? this.current.structures.get(this.selectedName) : null;
+    if (s) this.selectionOverlays = addOverlays(s, this.selectionMaterials);
+    this.info.selected = s ? s.name : null;
+    this.needsRender = true;
+  }
+
   /** The lecturer's pointer: a dot at ``position`` (glTF metres, hologram frame), or hidden. */
   setPointer(position) {
     if (!this.renderer) return;
@@ -304,33 +525,27 @@ export class HologramView {
     this.needsRender = true;
   }
 
-  setLabels(labels) {
-    for (const l of this.labels) l.el.remove();
-    this.labels = labels.map((l) => {
-      const s = this.current.structures.get(l.structure);
-      const el = h('span', { class: 'label', text: l.text || s.display });
-      this.labelLayer.append(el);
-      return { el, centre: structureBox(s).getCenter(new THREE.Vector3()) };
-    });
+  /** A point on the structure's surface for labels and leader lines (cached per file). */
+  anchor(name) {
+    const cur = this.current;
+    if (!cur.anchors.has(name)) {
+      const s = cur.structures.get(name);
+      cur.anchors.set(name, surfaceAnchor(s, structureBox(s)));
+    }
+    return cur.anchors.get(name);
   }
 
-  placeLabels() {
-    if (!this.labels.length) return;
-    const w = this.container.clientWidth;
-    const hgt = this.container.clientHeight;
-    const v = new THREE.Vector3();
-    for (const l of this.labels) {
-      v.copy(l.centre).project(this.camera);
-      const hidden = v.z > 1 || v.z < -1;
-      l.el.hidden = hidden;
-      if (!hidden) l.el.style.transform = `translate(${((v.x + 1) / 2) * w}px, ${((1 - v.y) / 2) * hgt}px)`;
-    }
+  setLabels(labels) {
+    const cur = this.current;
+    this.labels.set(labels.map((l) => {
+      const s = cur.structures.get(l.structure);
+      return { structure: l.structure, text: l.text || s.display, display: s.display, anchor: this.anchor(l.structure) };
+    }));
   }
 
   // -------------------------------------------------------------------------- picking
 
   setupPicking(canvas) {
-    const raycaster = new THREE.Raycaster();
     let down = null;
     canvas.addEventListener('pointerdown', (e) => {
       down = { x: e.clientX, y: e.clientY, t: performance.now(), id: e.pointerId };
@@ -342,11 +557,22 @@ export class HologramView {
       down = null;
       if (moved > 6 || !quick) return; // a drag turns the view, not a tap
       const rect = canvas.getBoundingClientRect();
-      raycaster.setFromCamera(new THREE.Vector2(((e.clientX - rect.left) / rect.width) * 2 - 1,
-        -((e.clientY - rect.top) / rect.height) * 2 + 1), this.camera);
-      const name = pickStructure(raycaster, this.scene, this.current.structures);
-      if (this.onPick) this.onPick(name, name ? this.current.structures.get(name).display : null);
+      this.pickAt(((e.clientX - rect.left) / rect.width) * 2 - 1, -((e.clientY - rect.top) / rect.height) * 2 + 1, 'tap');
     });
+  }
+
+  /** The structure under normalised device coordinates (x, y), or null. */
+  structureAt(x, y) {
+    if (!this.current) return null;
+    const raycaster = new THREE.Raycaster();
+    raycaster.setFromCamera(new THREE.Vector2(x, y), this.camera);
+    return pickStructure(raycaster, this.scene, this.current.structures);
+  }
+
+  pickAt(x, y, how) {
+    if (!this.current) return;
+    const name = this.structureAt(x, y);
+    if (this.onPick) this.onPick(name, name ? this.current.structures.get(name).display : null, how);
   }
 
   /** A structure's display name from the hologram file (extras.display), if loaded. */
@@ -355,11 +581,70 @@ export class HologramView {
     return s ? s.display : null;
   }
 
+  /** The structure entry (collectStructures) of ``name``, or null. */
+  structure(name) {
+    return (this.current && this.current.structures.get(name)) || null;
+  }
+
+  /** ``scene.extras.arkit.legend`` of the file shown, or null. */
+  get legend() {
+    return this.current ? this.current.legend : null;
+  }
+
+  /**
+   * Where to tap structure ``name`` (tests, and a future "show me" hint): page coordinates
+   * {x, y} of a point where a tap picks it and so do points ``margin`` px around it (inside
+   * the organ, away from its edge), nearest the middle of its outline on screen; or null.
+   */
+  screenPoint(name, margin = 4) {
+    const s = this.structure(name);
+    if (!s || !this.info.visible.includes(name)) return null;
+    this.camera.updateMatrixWorld();
+    const rect = this.renderer.domElement.getBoundingClientRect();
+    const box = structureBox(s);
+    const corners = [];
+    for (const x of [box.min.x, box.max.x]) {
+      for (const y of [box.min.y, box.max.y]) {
+        for (const z of [box.min.z, box.max.z]) corners.push(new THREE.Vector3(x, y, z).project(this.camera));
+      }
+    }
+    const clamp = (v) => Math.min(Math.max(v, -1), 1);
+    const x0 = clamp(Math.min(...corners.map((c) => c.x)));
+    const x1 = clamp(Math.max(...corners.map((c) => c.x)));
+    const y0 = clamp(Math.min(...corners.map((c) => c.y)));
+    const y1 = clamp(Math.max(...corners.map((c) => c.y)));
+    const cx = (x0 + x1) / 2;
+    const cy = (y0 + y1) / 2;
+    const px = 2 / rect.width;
+    const py = 2 / rect.height;
+    const candidates = [];
+    const n = 14;
+    for (let i = 0; i <= n; i++) {
+      for (let j = 0; j <= n; j++) {
+        const x = x0 + ((x1 - x0) * i) / n;
+        const y = y0 + ((y1 - y0) * j) / n;
+        candidates.push([x, y, (x - cx) ** 2 + (y - cy) ** 2]);
+      }
+    }
+    candidates.sort((a, b) => a[2] - b[2]);
+    for (const [x, y] of candidates) {
+      if (this.structureAt(x, y) !== name) continue;
+      const around = [[margin, 0], [-margin, 0], [0, margin], [0, -margin]];
+      if (!around.every(([dx, dy]) => this.structureAt(x + dx * px, y + dy * py) === name)) continue;
+      return { x: rect.left + ((x + 1) / 2) * rect.width, y: rect.top + ((1 - y) / 2) * rect.height };
+    }
+    return null;
+  }
+
   // -------------------------------------------------------------------------- loop
 
-  tick() {
+  tick(t, frame) {
     const cur = this.current;
-    if (cur && cur.mixer && cur.duration > 0 && this.timeSource) {
+    const now = performance.now();
+    for (const fn of this.frameCallbacks) fn(t, frame);
+    if (this.renderer.xr && this.renderer.xr.isPresenting) this.needsRender = true;
+    if (cur && cur.mixer && cur.duration > 0 && this.timeSource && (this.needsRender || now - (this.timeAt || 0) >= TIME_FRAME_MS)) {
+      this.timeAt = now;
       const real = this.timeSource();
       let clip = clipTime(cur.legend, real);
       if (clip !== null) {
@@ -373,11 +658,13 @@ export class HologramView {
         }
       }
     }
+    if (this.tween) this.stepTween(now);
     if (this.controls && this.controls.update()) this.needsRender = true;
     if (this.needsRender) {
       this.needsRender = false;
       this.renderer.render(this.scene, this.camera);
-      this.placeLabels();
+      this.labels.place(this.camera, this.container.clientWidth, this.container.clientHeight);
+      this.info.labels = this.labels.layout();
       this.info.frames += 1;
     }
   }
