@@ -18,6 +18,7 @@ import { answerText, distributionView, matches, quizForm } from './quiz.js';
 import { Timeline } from './timeline.js';
 import { canDecayCorrect, describeFacts, structureFacts, systemText } from './tracer.js';
 import { HologramView } from './viewer.js';
+import { createAR } from './ar.js';
 
 const code = document.body.dataset.code;
 const idKey = `arkit:participant:${code}`;
@@ -49,8 +50,59 @@ const viewer = new HologramView($('viewport'), {
   },
   onPick: (name, _display, how) => pick(name, how),
   time: () => timeline.now(),
+  onLoaded: (view) => {
+    if (ar && view.current) ar.setHologram(view.current.root);
+  },
 });
 hooks.hologram = viewer.info;
+
+// ---------------------------------------------------------------------------- AR
+// WebXR where the device has it (immersive-ar; immersive-vr on HoloLens), a Quick Look link
+// with the hologram's USDZ on iOS (no steps or sync there). A select in AR picks like a tap.
+let ar = null;
+function setupAR() {
+  if (!viewer.renderer || !navigator.xr) return;
+  ar = createAR({
+    renderer: viewer.renderer, scene: viewer.scene, camera: viewer.camera,
+    root: viewer.current ? viewer.current.root : null,
+    onSelect: (name) => pick(name, 'tap'),
+    onState: (s) => {
+      $('enter-ar').textContent = s.inSession ? 'Leave AR' : (s.mode === 'immersive-vr' ? 'View in 3D headset' : 'View in AR');
+      $('ar-size').hidden = $('ar-pose').hidden = !s.inSession;
+      if (s.error) showStatus(`AR could not start: ${s.error}`, 'error');
+    },
+  });
+  viewer.addFrameCallback((t, frame) => ar.update(t, frame));
+  ar.ready.then(() => {
+    if (!ar.state.supported) return;
+    $('enter-ar').hidden = false;
+    $('enter-ar').addEventListener('click', () => (ar.state.inSession ? ar.exit() : ar.enter()));
+    $('ar-size').addEventListener('click', (e) => {
+      const on = e.currentTarget.getAttribute('aria-pressed') !== 'true';
+      e.currentTarget.setAttribute('aria-pressed', String(on));
+      ar.setLifeSize(on);
+    });
+    $('ar-pose').addEventListener('click', (e) => {
+      const on = e.currentTarget.getAttribute('aria-pressed') !== 'true';
+      e.currentTarget.setAttribute('aria-pressed', String(on));
+      ar.setPose(on ? 'supine' : 'upright');
+    });
+  });
+}
+
+setupAR();
+
+function updateQuickLook(holo) {
+  const link = $('quick-look');
+  const usdz = holo && holo.assets && holo.assets.usdz;
+  const supported = document.createElement('a').relList.supports('ar');
+  link.hidden = !(supported && usdz);
+  if (!link.hidden) {
+    link.href = `/${usdz.path}`;
+    $('ar-note').hidden = false;
+    $('ar-note').textContent = 'Quick Look shows the hologram and its uptake on your desk; the lesson steps and the lecturer sync stay on this page.';
+  }
+}
 
 const timeline = new Timeline($('timeline'), {
   serverNow: () => (live ? live.clock.now() : Date.now()),
@@ -143,6 +195,7 @@ function showStepView() {
   const step = lesson.steps[index] || {};
   const holo = lesson.holograms[stepHologram(lesson, step)] || {};
   const legend = holo.legend || null;
+  updateQuickLook(holo);
   renderCaptions(step);
   const time = step.time || {};
   const until = parseDuration(holo.until);
