@@ -1,0 +1,142 @@
+// An init script for a real page (Playwright's context.add_init_script), test-only: runs
+// before the page's own scripts and makes navigator.xr the npm `iwer` runtime (an emulated
+// Meta Quest 3) with `@iwer/sem` and the `office_small` room capture (inlined: no
+// request). window.__xrtest drives the device the way a person would (headset and
+// controller poses, trigger) through iwer's device API. The page's three.js scenes are
+// observed through three's own __THREE_DEVTOOLS__ hook (read only), so a controller can be
+// aimed at a named structure of the placed hologram. Built by vite.xrtest.config.mjs as an
+// IIFE into tests/web/xrtest_build/inject.js; never shipped.
+
+import * as THREE from 'three';
+import { XRDevice, metaQuest3 } from 'iwer';
+import { SyntheticEnvironmentModule } from '@iwer/sem';
+import officeSmall from '@iwer/sem/captures/office_small.json';
+
+const hooks = { ready: false, error: null, frames: 0, scenes: [] };
+window.__xrtest = hooks;
+
+// three.js announces each Scene and WebGLRenderer it makes to a devtools hook, if present.
+if (typeof window.__THREE_DEVTOOLS__ === 'undefined') {
+  const devtools = new EventTarget();
+  devtools.addEventListener('observe', (e) => {
+    if (e.detail && e.detail.isScene) hooks.scenes.push(e.detail);
+  });
+  window.__THREE_DEVTOOLS__ = devtools;
+}
+
+const device = new XRDevice(metaQuest3, { stereoEnabled: false });
+device.installRuntime({ forceInstall: true }); // Chromium's own navigator.xr has no device
+device.installSEM(SyntheticEnvironmentModule);
+device.sem.loadEnvironment(officeSmall);
+hooks.xrDevice = device;
+hooks.roomEntities = officeSmall.spatialEntities.length;
+
+// Frames of the XR session (counted on iwer's session loop).
+const origRAF = XRSession.prototype.requestAnimationFrame;
+let frameWaiters = [];
+function tick() {
+  hooks.frames += 1;
+  const due = frameWaiters.filter((w) => hooks.frames >= w.until);
+  frameWaiters = frameWaiters.filter((w) => hooks.frames < w.until);
+  due.forEach((w) => w.resolve(hooks.frames));
+}
+if (origRAF) {
+  XRSession.prototype.requestAnimationFrame = function (cb) {
+    return origRAF.call(this, (t, frame) => {
+      tick();
+      cb(t, frame);
+    });
+  };
+}
+hooks.waitFrames = (n = 1) => new Promise((resolve) => frameWaiters.push({ until: hooks.frames + n, resolve }));
+
+const v3 = (a) => new THREE.Vector3(...a);
+function setPose(target, from, to) {
+  const m = new THREE.Matrix4().lookAt(v3(from), v3(to), new THREE.Vector3(0, 1, 0));
+  const q = new THREE.Quaternion().setFromRotationMatrix(m);
+  target.position.set(...from);
+  target.quaternion.set(q.x, q.y, q.z, q.w);
+}
+
+/** Ends the session from the device, as a headset's system menu does (in a session the
+ * page is covered by the emulated display, as on a headset). */
+hooks.endSession = () => (device.activeSession ? device.activeSession.end() : null);
+hooks.setHeadset = (from, to) => setPose(device, from, to);
+hooks.aim = (hand, from, to) => setPose(device.controllers[hand], from, to);
+hooks.press = async (hand = 'right', button = 'trigger') => {
+  const c = device.controllers[hand];
+  c.updateButtonValue(button, 1);
+  await hooks.waitFrames(3);
+  c.updateButtonValue(button, 0);
+  await hooks.waitFrames(3);
+};
+
+// The page's objects, duck-typed (the page bundles its own three.js).
+const isStructure = (o) => !!o.userData && o.userData.label != null;
+function shown(object) {
+  for (let o = object; o; o = o.parent) if (!o.visible) return false;
+  const material = Array.isArray(object.material) ? object.material[0] : object.material;
+  return !material || material.visible !== false;
+}
+function structureOf(object) {
+  for (let o = object; o; o = o.parent) if (isStructure(o)) return o.name;
+  return null;
+}
+/** The structure node ``name`` in a scene being presented (its world box non-empty). */
+function findStructure(name) {
+  for (const scene of hooks.scenes) {
+    let found = null;
+    scene.traverse((o) => {
+      if (!found && isStructure(o) && o.name === name) found = o;
+    });
+    if (found) return { scene, node: found };
+  }
+  return null;
+}
+function worldBox(node) {
+  node.updateWorldMatrix(true, true);
+  const box = new THREE.Box3();
+  node.traverse((o) => {
+    if (!o.isMesh || !o.geometry) return;
+    if (!o.geometry.boundingBox) o.geometry.computeBoundingBox();
+    const b = new THREE.Box3().copy(o.geometry.boundingBox).applyMatrix4(o.matrixWorld);
+    box.union(b);
+  });
+  return box;
+}
+
+/** Aims controller ``hand`` at structure ``name`` from ``distance`` metres, from the first
+ * direction (the viewer's side first) along which it is the first structure hit other than
+ * the body: {from, to}, or null. */
+hooks.aimAtStructure = (name, hand = 'right', distance = 0.35) => {
+  const hit = findStructure(name);
+  if (!hit) return null;
+  const { scene, node } = hit;
+  const centre = worldBox(node).getCenter(new THREE.Vector3());
+  const viewer = new THREE.Vector3(...device.position.vec3);
+  const toViewer = viewer.clone().sub(centre).setY(0).normalize();
+  const directions = [];
+  const n = 200;
+  for (let i = 0; i < n; i++) {
+    const y = 1 - (2 * (i + 0.5)) / n;
+    const r = Math.sqrt(1 - y * y);
+    const phi = i * Math.PI * (3 - Math.sqrt(5));
+    directions.push(new THREE.Vector3(r * Math.cos(phi), y, r * Math.sin(phi)));
+  }
+  directions.sort((a, b) => b.dot(toViewer) - a.dot(toViewer));
+  const raycaster = new THREE.Raycaster();
+  for (const d of directions) {
+    if (d.y < -0.2) continue; // not from under the table
+    const from = centre.clone().addScaledVector(d, distance);
+    raycaster.set(from, d.clone().negate());
+    const hits = raycaster.intersectObject(scene, true).filter((h) => h.object.isMesh && shown(h.object));
+    const first = hits.map((h) => structureOf(h.object)).find((s) => s && s !== 'body');
+    if (first === name) {
+      setPose(device.controllers[hand], from.toArray(), centre.toArray());
+      return { from: from.toArray(), to: centre.toArray() };
+    }
+  }
+  return null;
+};
+
+hooks.ready = true;
