@@ -94,7 +94,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"\nTIAC (h, exact, voiding every {voiding}); sum {sum(tiac.values()):.4g} h <= mean life {n.mean_life_h:.4g} h")
     for region, value in tiac.items():
         print(f"  {region}: {value:.4g}")
-    ours = _doses_or_none(m, tiac)
+    from .tracer.dose import published_comparison
+
+    ours = published_comparison(m, tiac)  # our teaching estimate (mGy/MBq) per organ
     if m.published:
         print("\npublished values (printed beside ours, not asserted; ours are a teaching approximation)")
         for row in m.published:
@@ -113,18 +115,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     for key, src in m.sources.items():
         print(f"  {key}: {src.get('citation', '')} [{src.get('status', '')}]")
     return 0
-
-
-def _doses_or_none(model, tiac) -> dict | None:
-    """Our teaching dose estimate per organ (mGy/MBq), when the dosimetry module is there."""
-    try:
-        from .tracer import dose
-    except ImportError:
-        return None
-    try:
-        return dose.published_comparison(model, tiac)
-    except AttributeError:
-        return None
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

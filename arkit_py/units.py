@@ -65,7 +65,7 @@ def _parse(text: str):
         raise UnitError("empty quantity")
     try:
         q = ureg.Quantity(cleaned)
-    except Exception as error:  # noqa: BLE001 (pint raises several unrelated types for bad text)
+    except Exception as error:  # pint raises several unrelated types for bad text
         raise UnitError(f"cannot read {text!r} as a quantity ({type(error).__name__})") from None
     if not isinstance(q, ureg.Quantity):
         q = ureg.Quantity(q)

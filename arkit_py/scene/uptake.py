@@ -23,7 +23,7 @@ from ..errors import InputError
 from ..structures import lookup
 from ..tracer.curves import Curves, read_curves_csv
 from ..tracer.decay import nuclide as get_nuclide
-from ..tracer.model import TracerModel, library_ids, load_tracer
+from ..tracer.model import library_ids, load_tracer
 from .document import Document, Legend, Material, Uptake
 from .palette import UPTAKE_PALETTE
 

@@ -8,7 +8,6 @@ namespace ``/session`` (``live.py``). Configuration: defaults, then ``test_confi
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -158,4 +157,4 @@ def require_lecturer() -> None:
         raise ApiError(403, "forbidden", "wrong lecturer key")
 
 
-__all__ = ["create_app", "classroom", "json_body", "bearer", "require_lecturer", "public_base", "json"]
+__all__ = ["create_app", "classroom", "json_body", "bearer", "require_lecturer", "public_base"]

@@ -9,7 +9,6 @@ sizes counted while streaming, schema version) before anything is stored; their 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import tempfile
@@ -164,4 +163,4 @@ def render_narration(lesson: dict) -> dict:
     return lesson
 
 
-__all__ = ["bp", "import_folder", "store_bundle", "render_narration", "json"]
+__all__ = ["bp", "import_folder", "store_bundle", "render_narration"]

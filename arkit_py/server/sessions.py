@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from .app import bearer, classroom, json_body, public_base, require_lecturer
 from .classroom import ApiError, strip_answers
@@ -103,4 +103,3 @@ def qr_png(code: str):
     return Response(make(f"{public_base()}/j/{row.code}"), mimetype="image/png")
 
 
-__all__ = ["bp", "current_app"]
