@@ -27,10 +27,7 @@ import multiprocessing as mp
 import os
 import resource
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,13 +37,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))  # for tests.helpers
+
+from tests.helpers import ServeProcess, http
+
 KEY = "benchmark-lecturer-key-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def raise_fd_limit(n: int = 65536) -> int:
@@ -56,41 +52,12 @@ def raise_fd_limit(n: int = 65536) -> int:
     return target
 
 
-def start_server(data: Path, lessons: Path, *, redis=None, database=None, cap=500) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "arkit_py.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--tls", "off",
-           "--data", str(data), "--lessons", str(lessons)]
-    if redis:
-        cmd += ["--redis", redis]
-    if database:
-        cmd += ["--database", database]
-    env = {**os.environ, "ARKIT_LECTURER_KEY": KEY, "ARKIT_SESSION_CAP": str(cap), "ARKIT_JOINS_PER_MINUTE": "100000"}
-    data.mkdir(parents=True, exist_ok=True)
-    log = open(data / "server.log", "ab")  # noqa: SIM115 (kept open for the process)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
-                            preexec_fn=lambda: raise_fd_limit())
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=1).read()
-            return proc, url
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError((data / "server.log").read_text()[-2000:]) from None
-            time.sleep(0.2)
-    raise RuntimeError("server did not start")
-
-
-def http(method, url, body=None, token=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read() or b"null")
+def start_server(data: Path, lessons: Path, *, redis=None, database=None, cap=500) -> ServeProcess:
+    args = [*(["--redis", redis] if redis else []), *(["--database", database] if database else [])]
+    env = {"ARKIT_SESSION_CAP": str(cap), "ARKIT_JOINS_PER_MINUTE": "100000"}
+    server = ServeProcess(data, lessons, key=KEY, args=args, env=env, log=data / "server.log")
+    server.start(60, cwd=ROOT, preexec_fn=raise_fd_limit)
+    return server
 
 
 # -- students (worker processes) ---------------------------------------------------------
@@ -167,7 +134,8 @@ def classroom(urls: list[str], code: str, token: str, students: int, steps: int 
     sent: dict[int, float] = {}
     for i in range(steps):
         t = time.time()
-        state = http("POST", f"{urls[0]}/api/sessions/{code}/control", {"action": "step", "step": (i + 1) % 5}, token)
+        _, state = http("POST", f"{urls[0]}/api/sessions/{code}/control", {"action": "step", "step": (i + 1) % 5}, token,
+                        timeout=30)
         sent[state["rev"]] = t
         time.sleep(0.5)
     latencies, missing = [], 0
@@ -194,7 +162,7 @@ def classroom(urls: list[str], code: str, token: str, students: int, steps: int 
 
 
 def downloads(url: str, lesson_id: str, clients: int = 60) -> dict:
-    lesson = http("GET", f"{url}/api/lessons/{lesson_id}")
+    _, lesson = http("GET", f"{url}/api/lessons/{lesson_id}", timeout=30)
     assets = [a for h in lesson["holograms"].values() for a in h["assets"].values()]
     if lesson.get("thumbnail"):
         assets.append(lesson["thumbnail"])
@@ -239,9 +207,10 @@ def main(argv=None) -> int:
         lessons = work / "lessons"
         shutil.copytree(dist, lessons)
 
-        proc, url = start_server(work / "one", lessons)
-        servers.append(proc)
-        created = http("POST", f"{url}/api/sessions", {"lesson": "fdg"}, KEY)
+        server = start_server(work / "one", lessons)
+        servers.append(server)
+        url = server.url
+        _, created = http("POST", f"{url}/api/sessions", {"lesson": "fdg"}, KEY, timeout=30)
         one = classroom([url], created["code"], created["control_token"], args.students)
         out["one_process"] = one
         print(f"one process: {one['joined']}/{one['students']} joined in {one['join_wall_s']} s "
@@ -251,32 +220,27 @@ def main(argv=None) -> int:
         d = out["downloads"]
         print(f"downloads: {d['clients']} clients x {d['assets']} assets = {d['bytes'] / 1e6:.0f} MB in {d['seconds']} s "
               f"({d['mb_per_s']} MB/s), all correct: {d['all_correct']}")
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
+        server.stop()
         servers.clear()
 
         import redis
 
         redis.Redis.from_url(args.redis).flushdb()
         database = args.database or f"sqlite:///{work / 'shared.db'}"
-        a, url_a = start_server(work / "a", lessons, redis=args.redis, database=database, cap=1000)
+        a = start_server(work / "a", lessons, redis=args.redis, database=database, cap=1000)
         servers.append(a)
-        b, url_b = start_server(work / "b", lessons, redis=args.redis, database=database, cap=1000)
+        b = start_server(work / "b", lessons, redis=args.redis, database=database, cap=1000)
         servers.append(b)
-        created = http("POST", f"{url_a}/api/sessions", {"lesson": "fdg"}, KEY)
+        url_a, url_b = a.url, b.url
+        _, created = http("POST", f"{url_a}/api/sessions", {"lesson": "fdg"}, KEY, timeout=30)
         two = classroom([url_a, url_b], created["code"], created["control_token"], 2 * args.students)
         out["two_processes"] = {**two, "database": "postgresql" if args.database else "sqlite (shared file)"}
         print(f"two processes + Redis: {two['joined']}/{two['students']} joined in {two['join_wall_s']} s "
               f"({two['failed']} failed); delivery p50 {two['latency_p50_ms']} ms, p99 {two['latency_p99_ms']} ms, "
               f"missing {two['missing']}")
     finally:
-        for p in servers:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        for server in servers:
+            server.stop()
         shutil.rmtree(work, ignore_errors=True)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=2))

@@ -30,26 +30,23 @@ Each side runs 3 times; medians are reported. ``python benchmarks/client_load.py
 from __future__ import annotations
 
 import argparse
-import http.server
 import json
 import os
 import platform
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from pathlib import Path
-from typing import ClassVar
 from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.helpers import ServeProcess, http, page_server
+
 KEY = "benchmark-lecturer-key-0123456789"
 MV_PAGE = ROOT / "tests" / "web" / "modelviewer_page"
 CHROMIUM_ARGS = [
@@ -123,12 +120,6 @@ FRAME_DELTAS = """ms => new Promise(done => {
 })"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def pct(values: list[float], q: float) -> float:
     v = sorted(values)
     if not v:
@@ -144,64 +135,14 @@ def build_bundle(dist: Path) -> Path:
     return build_lesson(ROOT / "lessons" / "fdg", dist).bundle  # default cache
 
 
-def start_server(data: Path, lessons: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "arkit_py.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--tls", "off", "--data", str(data), "--lessons", str(lessons)]
-    log = open(data / "server.log", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(cmd, env={**os.environ, "ARKIT_LECTURER_KEY": KEY}, stdout=subprocess.DEVNULL,
-                            stderr=log, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited: {(data / 'server.log').read_text()[-2000:]}")
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=1).read()
-            return proc, url
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("the server did not answer /healthz") from None
-            time.sleep(0.1)
+def start_server(data: Path, lessons: Path) -> ServeProcess:
+    server = ServeProcess(data, lessons, key=KEY, log=data / "server.log")
+    server.start(30, cwd=ROOT)
+    return server
 
 
 def create_session(url: str) -> dict:
-    req = urllib.request.Request(f"{url}/api/sessions", data=json.dumps({"lesson": "fdg"}).encode(), method="POST",
-                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
-
-
-class _MVHandler(http.server.SimpleHTTPRequestHandler):
-    extensions_map: ClassVar[dict[str, str]] = {
-        ".html": "text/html; charset=utf-8",
-        ".js": "text/javascript; charset=utf-8",
-        ".css": "text/css; charset=utf-8",
-        ".glb": "model/gltf-binary",
-        "": "application/octet-stream",
-    }
-    glb_dir: ClassVar[Path]
-
-    def translate_path(self, path):
-        path = urlsplit(path).path
-        if path.startswith("/glb/"):
-            return str(self.glb_dir / Path(path[len("/glb/"):]).name)
-        return super().translate_path(path)
-
-    def log_message(self, *args):
-        pass
-
-
-def serve_mv(glb_dir: Path):
-    handler = type("Handler", (_MVHandler,), {"glb_dir": glb_dir})
-
-    def make(*args, **kwargs):
-        return handler(*args, directory=str(MV_PAGE), **kwargs)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+    return http("POST", f"{url}/api/sessions", {"lesson": "fdg"}, KEY)[1]
 
 
 def conditioned_page(browser, origin: str, probe: str):
@@ -301,11 +242,11 @@ def main() -> int:
 
         data = tmp / "data"
         data.mkdir()
-        proc, url = start_server(data, lessons)
-        mv_server, mv_origin = serve_mv(glb_dir)
+        server = start_server(data, lessons)
+        url = server.url
         ours, mv = [], []
         try:
-            with sync_playwright() as p:
+            with page_server(MV_PAGE, glb_dir) as mv_origin, sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
                 version = browser.version
                 try:
@@ -322,13 +263,7 @@ def main() -> int:
                 finally:
                     browser.close()
         finally:
-            mv_server.shutdown()
-            mv_server.server_close()
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            server.stop()
 
     def med(rows, key):
         return statistics.median(r[key] for r in rows)

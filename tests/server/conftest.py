@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
-LESSON = """
-id: class-demo
-title: "Class demo"
-summary: A lesson for the server tests.
-audience: tests
-minutes: 5
-language: en
-authors: [tests]
-licence: CC-BY-4.0
-references: [{id: r, citation: "A reference"}]
-review_status: unreviewed
+from tests.helpers import build_test_lesson, lesson_yaml
+
+LESSON = lesson_yaml("class-demo", "Class demo", "A lesson for the server tests.", """
 holograms:
   body: {source: "phantom:mird-adult?voxel=8", usdz: false}
 steps:
@@ -32,33 +26,30 @@ steps:
   - title: Order
     narration: Order them.
     quiz: {id: order-them, kind: order, prompt: Top to bottom, answer: [brain, heart, liver]}
-"""
+""")
 
 KEY = "lecturer-key-for-tests-0123456789"
 
 
 @pytest.fixture(scope="session")
 def class_bundle(tmp_path_factory):
-    from arkit_py.lesson.bundle import build_lesson
-
-    root = tmp_path_factory.mktemp("class")
-    folder = root / "class-demo"
-    folder.mkdir()
-    (folder / "lesson.yaml").write_text(LESSON, encoding="utf-8")
-    result = build_lesson(folder, root / "dist", cache_dir=root / "cache")
-    return result.bundle
+    return build_test_lesson(tmp_path_factory.mktemp("class"), "class-demo", LESSON)
 
 
 @pytest.fixture
-def app(tmp_path, class_bundle):
-    import shutil
+def lessons_dir(tmp_path, class_bundle):
+    """A lessons folder holding the class bundle."""
+    folder = tmp_path / "lessons"
+    folder.mkdir()
+    shutil.copy(class_bundle, folder)
+    return folder
 
+
+@pytest.fixture
+def app(tmp_path, lessons_dir):
     from arkit_py.server import create_app
 
-    lessons = tmp_path / "lessons"
-    lessons.mkdir()
-    shutil.copy(class_bundle, lessons)
-    app = create_app({"DATA_DIR": str(tmp_path / "data"), "LESSONS_DIR": str(lessons), "LECTURER_KEY": KEY,
+    app = create_app({"DATA_DIR": str(tmp_path / "data"), "LESSONS_DIR": str(lessons_dir), "LECTURER_KEY": KEY,
                       "ASYNC_MODE": "threading", "TESTING": True, "SESSION_CAP": 3, "JOINS_PER_MINUTE": 50})
     yield app
     app.extensions["arkit_db"].dispose()

@@ -4,86 +4,23 @@ two processes sharing Redis and PostgreSQL deliver every state change to every s
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
-import json
 
 import pytest
 
+from tests.helpers import ServeProcess, free_port, http  # noqa: F401 (free_port: tests/server/test_demo.py)
 from tests.server.conftest import KEY
 
 CI = bool(os.environ.get("CI"))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Server(ServeProcess):
+    """``arkit serve`` with the test lecturer key, optionally on a shared database and Redis."""
 
-
-def http(method, url, body=None, token=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.status, json.loads(r.read() or b"null")
-
-
-class Server:
     def __init__(self, data, lessons, port=None, database=None, redis=None):
-        self.data, self.lessons, self.port = data, lessons, port or free_port()
-        self.database, self.redis = database, redis
-        self.proc = None
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout=30.0) -> float:
-        """Start and wait for /healthz; returns the time it first answered."""
-        cmd = [sys.executable, "-m", "arkit_py.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-               "--tls", "off", "--data", str(self.data), "--lessons", str(self.lessons)]
-        if self.database:
-            cmd += ["--database", self.database]
-        if self.redis:
-            cmd += ["--redis", self.redis]
-        env = {**os.environ, "ARKIT_LECTURER_KEY": KEY}
-        self.data.mkdir(parents=True, exist_ok=True)
-        self.log = self.data / f"server-{self.port}.log"
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(f"{self.url}/healthz", timeout=1).read()
-                return time.monotonic()
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        args = [*(["--database", database] if database else []), *(["--redis", redis] if redis else [])]
+        super().__init__(data, lessons, key=KEY, port=port, args=args)
 
 
 class StudentClient:
@@ -121,14 +58,6 @@ class StudentClient:
 
     def close(self):
         self.sio.disconnect()
-
-
-@pytest.fixture
-def lessons_dir(tmp_path, class_bundle):
-    folder = tmp_path / "lessons"
-    folder.mkdir()
-    shutil.copy(class_bundle, folder)
-    return folder
 
 
 def _wait(predicate, timeout):

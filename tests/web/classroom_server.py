@@ -6,36 +6,21 @@ aborted and recorded; console errors recorded), one browser context each.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from tests.helpers import ServeProcess, build_test_lesson, http, lesson_yaml
 from tests.web.conftest import unavailable
 
 KEY = "lecturer-key-for-browser-tests-0123456789"
 STATIC = Path(__file__).resolve().parents[2] / "arkit_py" / "web" / "static" / "classroom"
 
-LESSON = """
-id: class-web
-title: "Classroom web demo"
-summary: A lesson for the classroom browser tests.
-audience: tests
-minutes: 5
-language: en
-authors: [tests]
-licence: CC-BY-4.0
-references: [{id: r, citation: "A reference"}]
-review_status: unreviewed
+LESSON = lesson_yaml("class-web", "Classroom web demo", "A lesson for the classroom browser tests.", """
 holograms:
   body: {source: "phantom:mird-adult?voxel=8", usdz: false, tracer: fdg, quantity: suv, until: 120 min, window: [0, 5]}
 steps:
@@ -58,13 +43,7 @@ steps:
     hologram: body
     narration: Tap the liver.
     quiz: {id: find-liver, kind: identify, prompt: Tap the liver., answer: [liver]}
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+""")
 
 
 @dataclass
@@ -81,14 +60,7 @@ class Server:
         return f"{parts.scheme}://{parts.netloc}"
 
     def api(self, method: str, path: str, body=None, token: str | None = None):
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        with urllib.request.urlopen(request, timeout=10) as r:
-            return json.loads(r.read() or b"null")
+        return http(method, self.url + path, body, token)[1]
 
     def create_session(self, lesson: str = "class-web") -> dict:
         return self.api("POST", "/api/sessions", {"lesson": lesson}, token=KEY)
@@ -96,13 +68,7 @@ class Server:
 
 @pytest.fixture(scope="session")
 def classroom_bundle(tmp_path_factory) -> Path:
-    from arkit_py.lesson.bundle import build_lesson
-
-    root = tmp_path_factory.mktemp("classroom-lesson")
-    folder = root / "class-web"
-    folder.mkdir()
-    (folder / "lesson.yaml").write_text(LESSON, encoding="utf-8")
-    return build_lesson(folder, root / "dist", cache_dir=root / "cache", thumbnail=True).bundle
+    return build_test_lesson(tmp_path_factory.mktemp("classroom-lesson"), "class-web", LESSON, thumbnail=True)
 
 
 @pytest.fixture(scope="session")
@@ -114,34 +80,12 @@ def classroom_server(tmp_path_factory, classroom_bundle):
     lessons = data / "lessons"
     lessons.mkdir()
     shutil.copy(classroom_bundle, lessons)
-    port = free_port()
-    log = data / "server.log"
-    cmd = [sys.executable, "-m", "arkit_py.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--tls", "off", "--data", str(data), "--lessons", str(lessons)]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, env={**os.environ, "ARKIT_LECTURER_KEY": KEY}, stdout=subprocess.DEVNULL,
-                                stderr=out)
-    server = Server(f"http://127.0.0.1:{port}", proc, log)
+    process = ServeProcess(data, lessons, key=KEY, log=data / "server.log")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(f"{server.url}/healthz", timeout=1).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not answer /healthz: {log.read_text()[-2000:]}") from None
-                time.sleep(0.1)
-        yield server
+        process.start()
+        yield Server(process.url, process.proc, process.log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        process.stop()
 
 
 @dataclass

@@ -20,16 +20,14 @@ display and no hit-test (the HoloLens 2 case) gets immersive-vr and the hologram
 
 from __future__ import annotations
 
-import http.server
 import json
 import math
-import threading
 from pathlib import Path
-from typing import ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pytest
 
+from tests.helpers import page_server
 from tests.web.conftest import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,33 +36,6 @@ CAPTURE = ROOT / "web_ar" / "node_modules" / "@iwer" / "sem" / "captures" / "off
 LOAD_TIMEOUT_MS = 60_000  # software WebGL on two cores
 STEP_TIMEOUT_MS = 15_000
 TABLETOP_M = 0.40
-
-
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    """The page folder at /, the GLB at /glb/<name>; records every path asked for."""
-
-    extensions_map: ClassVar[dict[str, str]] = {
-        ".html": "text/html; charset=utf-8",
-        ".js": "text/javascript; charset=utf-8",
-        ".json": "application/json",
-        ".glb": "model/gltf-binary",
-        "": "application/octet-stream",
-    }
-    glb_dir: Path
-    requested: list[str]
-
-    def translate_path(self, path):
-        path = urlsplit(path).path
-        if path.startswith("/glb/"):
-            return str(self.glb_dir / Path(path[len("/glb/"):]).name)
-        return super().translate_path(path)
-
-    def send_head(self):
-        self.requested.append(urlsplit(self.path).path)
-        return super().send_head()
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -84,19 +55,8 @@ def xr_server(phantom_glb):
     if not (PAGE / "index.html").is_file():
         unavailable("WebXR test page not built: run npm ci --prefix web_ar && npm run build --prefix web_ar")
     requested: list[str] = []
-    handler = type("Handler", (_Handler,), {"glb_dir": phantom_glb.parent, "requested": requested})
-
-    def make(*args, **kwargs):
-        return handler(*args, directory=str(PAGE), **kwargs)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", requested
-    finally:
-        server.shutdown()
-        server.server_close()
+    with page_server(PAGE, phantom_glb.parent, requested) as origin:
+        yield origin, requested
 
 
 @pytest.fixture(scope="module")

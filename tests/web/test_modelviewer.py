@@ -20,19 +20,17 @@ a shader compile error reaches the console, and the console must stay clean.
 
 from __future__ import annotations
 
-import http.server
 import io
 import re
-import threading
 from pathlib import Path
-from typing import ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import numpy as np
 import pytest
 
 from arkit_py.lesson.bundle import build_lesson, read_bundle
 from arkit_py.scene.gltf import read_glb
+from tests.helpers import page_server
 from tests.web.conftest import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,33 +40,6 @@ BACKGROUND = (0x1F, 0x27, 0x33)  # web_ar/modelviewer/style.css
 LOAD_TIMEOUT_MS = 60_000  # software WebGL on two cores
 UPTAKE = re.compile(r"^uptake_0_\S+$")
 LESSON_IDS = sorted(p.parent.name for p in LESSONS.glob("*/lesson.yaml"))
-
-
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    """The page folder at /, the GLBs at /glb/<name>; records every path asked for."""
-
-    extensions_map: ClassVar[dict[str, str]] = {
-        ".html": "text/html; charset=utf-8",
-        ".js": "text/javascript; charset=utf-8",
-        ".css": "text/css; charset=utf-8",
-        ".glb": "model/gltf-binary",
-        "": "application/octet-stream",
-    }
-    glb_dir: ClassVar[Path]
-    requested: ClassVar[list[str]]
-
-    def translate_path(self, path):
-        path = urlsplit(path).path
-        if path.startswith("/glb/"):
-            return str(self.glb_dir / Path(path[len("/glb/"):]).name)
-        return super().translate_path(path)
-
-    def send_head(self):
-        self.requested.append(urlsplit(self.path).path)
-        return super().send_head()
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -104,19 +75,8 @@ def mv_server(glb_dir):
     if not (PAGE / "model-viewer.min.js").is_file():
         unavailable("model-viewer test page not built: run npm ci --prefix web_ar && npm run build --prefix web_ar")
     requested: list[str] = []
-    handler = type("Handler", (_Handler,), {"glb_dir": glb_dir, "requested": requested})
-
-    def make(*args, **kwargs):
-        return handler(*args, directory=str(PAGE), **kwargs)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", requested
-    finally:
-        server.shutdown()
-        server.server_close()
+    with page_server(PAGE, glb_dir, requested) as origin:
+        yield origin, requested
 
 
 def open_glb(page, origin: str, name: str) -> dict:

@@ -21,6 +21,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from tests.helpers import build_test_lesson, lesson_yaml
 from tests.web.classroom_server import (  # noqa: F401 (fixtures)
     KEY,
     classroom_bundle,
@@ -35,17 +36,7 @@ HOOK = "window.__arkitClass"
 # FDG as physical activity concentration in a fixed window: the liver's concentration falls
 # with the F-18 decay (its decay-corrected share is constant in the reference model), so its
 # colour moves down the palette between 10 and 100 min.
-TRACER_LESSON = """
-id: student-tracer
-title: "Tracer colours"
-summary: The liver's FDG concentration over two hours.
-audience: tests
-minutes: 5
-language: en
-authors: [tests]
-licence: CC-BY-4.0
-references: [{id: r, citation: "A reference"}]
-review_status: unreviewed
+TRACER_LESSON = lesson_yaml("student-tracer", "Tracer colours", "The liver's FDG concentration over two hours.", """
 holograms:
   body: {source: "phantom:mird-adult?voxel=8", usdz: false, tracer: fdg, quantity: concentration, until: 120 min, window: [0, 12]}
 steps:
@@ -55,7 +46,7 @@ steps:
     visible: [liver, heart, brain, kidney_left, kidney_right, urinary_bladder]
     framing: {target: liver, view: front}
     time: {start: 10 min, end: 110 min}
-"""
+""")
 
 
 def wait_hook(page, condition: str, timeout: float = 15_000):
@@ -110,14 +101,9 @@ def palette_position(rgb255, palette) -> tuple[float, float]:
 def tracer_lesson(tmp_path_factory, classroom_server):  # noqa: F811
     """The tracer lesson, built and uploaded to the running server; yields its lesson.json
     and the liver's node extras read from its GLB."""
-    from arkit_py.lesson.bundle import build_lesson
     from arkit_py.scene.gltf import read_glb
 
-    root = tmp_path_factory.mktemp("student-tracer")
-    folder = root / "student-tracer"
-    folder.mkdir()
-    (folder / "lesson.yaml").write_text(TRACER_LESSON, encoding="utf-8")
-    bundle = build_lesson(folder, root / "dist", cache_dir=root / "cache").bundle
+    bundle = build_test_lesson(tmp_path_factory.mktemp("student-tracer"), "student-tracer", TRACER_LESSON)
     request = urllib.request.Request(classroom_server.url + "/api/lessons", data=bundle.read_bytes(), method="POST",
                                      headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/octet-stream"})
     with urllib.request.urlopen(request, timeout=30) as r:
@@ -254,9 +240,23 @@ def test_tracer_colour_follows_the_curve(browser, classroom_server, tracer_lesso
         assert float(m.group(1)) == pytest.approx(activity / 1e6, abs=0.051)
         assert float(m.group(2)) == pytest.approx(activity / liver["volume_ml"] / 1e3, abs=0.051)
         assert "Digestive system" in page.locator("#structure-info .info-name").inner_text()
-        # a physical legend: decay correction is offered only where the file holds it
-        assert page.locator("#decay-toggle").is_disabled()
-        assert "half-life" in page.locator("#structure-info").inner_text()
+        # a physical legend, but the file carries F-18's half-life (ICRP-107): the toggle
+        # decay-corrects activity and concentration to injection, A * 2^(t / T½)
+        half_life = lesson["holograms"]["body"]["tracer_facts"]["half_life_s"]
+        toggle = page.locator("#decay-toggle")
+        assert toggle.is_enabled() and not toggle.is_checked()
+        toggle.check()
+        wait_hook(page, "c.info && c.info.headline.endsWith('decay-corrected to injection')")
+        text = page.locator("#structure-info .info-values").inner_text()
+        m = re.fullmatch(r"Liver: ([0-9.]+) MBq, ([0-9.]+) kBq/mL at 100 min, decay-corrected to injection", text)
+        assert m, text
+        factor = 2 ** (6000.0 / half_life)
+        assert float(m.group(1)) == pytest.approx(activity / 1e6 * factor, abs=0.051)
+        assert float(m.group(2)) == pytest.approx(activity / liver["volume_ml"] / 1e3 * factor, abs=0.051)
+        assert page.locator("#structure-info .info-coloured").inner_text().startswith("Physical: ")
+        assert "Half-life of F-18" in page.locator("#structure-info .info-note").inner_text()
+        toggle.uncheck()
+        wait_hook(page, "c.info && !c.info.headline.includes('decay-corrected')")
 
         # not following: the student scrubs; the lecturer's changes wait until following again
         page.click("#timeline-follow")
