@@ -1,7 +1,7 @@
 // Lecturer console (/l/<code>#<control_token>): steps (next / previous with the arrow
-// keys, PageUp / PageDown and space, as presenter clickers send them), tracer playback,
-// the live highlight, the quiz (open, close, reveal), participants, the results table and
-// the end of the session.
+// keys, PageUp / PageDown and space, as presenter clickers send them; space on a focused
+// button presses that button), tracer playback, the live highlight, the quiz (open, close,
+// reveal), participants, the results table and the end of the session.
 //
 // The control token comes only from location.hash: it is kept in sessionStorage, taken out
 // of the address bar at once, and sent only in Authorization headers and the socket's
@@ -82,8 +82,14 @@ function goTo(step) {
 
 const current = () => (pendingStep !== null ? pendingStep : state ? state.step : 0);
 
+/** Whether Space presses the focused element (a button and the like): then Space is not a
+ * clicker's "next", so keyboard users can press buttons with Space as everywhere else. */
+const pressable = (target) => target instanceof Element &&
+  Boolean(target.closest('button, summary, [role="button"], [role="checkbox"], [role="switch"], [role="tab"]'));
+
 window.addEventListener('keydown', (event) => {
   if (!state || event.ctrlKey || event.metaKey || event.altKey || isTyping(event.target)) return;
+  if (event.key === ' ' && pressable(event.target)) return;
   const last = lesson ? lesson.steps.length - 1 : 0;
   const keys = {
     ArrowRight: () => goTo(current() + 1),
@@ -100,10 +106,6 @@ window.addEventListener('keydown', (event) => {
   fn();
 });
 
-// Space on a focused button would press it on key up: the clicker means "next".
-window.addEventListener('keyup', (event) => {
-  if (event.key === ' ' && !isTyping(event.target)) event.preventDefault();
-});
 
 // ---------------------------------------------------------------------------- render
 

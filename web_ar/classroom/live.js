@@ -1,9 +1,10 @@
 // Session sync: Socket.IO namespace /session (arkit_py/server/live.py).
 //
-// Joins on every (re)connection with the same participant id, reconnects within 2 s,
-// ignores a `state` whose rev is not newer than the last one seen, merges `counts` (the
-// answer counts the server sends to the lecturer and projection after each answer), estimates the
-// server clock from `server_ms`, and turns the server's error codes into one callback.
+// Joins on every (re)connection with the same participant id, retries a lost connection
+// every 2 s at most, ignores a `state` whose rev is not newer than the last one seen,
+// merges `counts` (the answer counts the server sends to the lecturer and projection after
+// each answer), estimates the server clock from `server_ms`, and turns the server's error
+// codes into one callback.
 
 import { io } from 'socket.io-client';
 
@@ -11,6 +12,12 @@ import { ServerClock, hooks } from './common.js';
 
 const FINAL = new Set(['unknown_code', 'expired', 'full', 'ended', 'forbidden', 'unauthorised', 'bad_request']);
 const RATE_LIMIT_RETRY_MS = 15000;
+// A lost connection is retried after 0.5 s, 1 s, then every 2 s at most (socket.io's
+// backoff doubles the delay and varies it by ±30 %, but never beyond the maximum), for as
+// long as the page is open. An attempt the network leaves unanswered (no refusal, no
+// reply) is given up after ``timeout`` (5 s) before the next one.
+const RECONNECT_MS = 500;
+const RECONNECT_MAX_MS = 2000;
 
 /** ``last`` with the counts of ``fresh`` (same rev) when they are newer; else null. */
 function mergeCounts(last, fresh) {
@@ -54,11 +61,21 @@ export function connectLive(join, callbacks = {}) {
     transports: ['websocket', 'polling'],
     tryAllTransports: true,
     reconnection: true,
-    reconnectionDelay: 500,
-    reconnectionDelayMax: 2000,
+    reconnectionAttempts: Infinity,
+    reconnectionDelay: RECONNECT_MS,
+    reconnectionDelayMax: RECONNECT_MAX_MS,
     randomizationFactor: 0.3,
     timeout: 5000,
   });
+  // What tests read: the reconnection settings socket.io's manager actually uses.
+  const manager = socket.io;
+  hooks.reconnection = {
+    delay: manager.reconnectionDelay(),
+    delayMax: manager.reconnectionDelayMax(),
+    randomizationFactor: manager.randomizationFactor(),
+    attempts: manager.reconnectionAttempts(),
+    timeout: manager.timeout(),
+  };
 
   const call = (name, ...args) => {
     const fn = callbacks[name];

@@ -21,6 +21,7 @@ let presence = null;
 const viewStatus = $('viewer-status');
 const viewer = new HologramView($('viewport'), {
   interactive: false,
+  label: 'The lesson’s hologram, following the lecturer',
   onStatus: (text, isError) => {
     viewStatus.textContent = text;
     viewStatus.hidden = !text;
@@ -32,6 +33,8 @@ const viewer = new HologramView($('viewport'), {
   },
 });
 hooks.hologram = viewer.info;
+// Not operable here (the lecturer drives it): an image with its name for screen readers.
+if (viewer.renderer) viewer.renderer.domElement.setAttribute('role', 'img');
 
 function renderParticipants() {
   const n = presence !== null ? presence : state ? state.participants : null;

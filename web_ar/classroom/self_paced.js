@@ -21,6 +21,7 @@ let playback = { time_s: 0, playing: false, rate: 60, at_ms: Date.now() };
 const viewStatus = $('viewer-status');
 const viewer = new HologramView($('viewport'), {
   interactive: true,
+  label: `The hologram of “${document.title.replace(/ · arkit$/, '')}”`,
   onStatus: (text, isError) => {
     viewStatus.textContent = text;
     viewStatus.hidden = !text;
