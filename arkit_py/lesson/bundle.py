@@ -3,8 +3,10 @@
 Layout (DESIGN.md "Lessons and bundles"), a zip holding::
 
     lesson.json              the normalised lesson (schema_version; fields mirror lesson.yaml;
-                             each hologram gains ``assets`` {glb, usdz} and ``structures``,
-                             the lesson a ``thumbnail``; each {path, sha256, size, type})
+                             each hologram gains ``assets`` {glb, usdz}, ``structures``,
+                             ``display`` and, with a tracer, ``legend`` and ``tracer_facts``
+                             {tracer, nuclide, half_life_s, activity_bq}; the lesson a
+                             ``thumbnail``; assets each {path, sha256, size, type})
     assets/<sha256>.<ext>    holograms (.glb, .usdz) and the thumbnail (.png), named by content
     manifest.json            {"schema_version": 1, "files": [{"path", "sha256", "size"}]}:
                              lesson.json and the assets, sorted by path (not itself, not the
@@ -214,7 +216,9 @@ def _cached_hologram(src: LessonSource, hid: str, cache: Path | None, versions: 
 
 def _glb_facts(glb: bytes) -> dict:
     """What clients and the server need from a hologram without opening it: display names
-    of its structures and, for a tracer, its legend (quantity, unit, window, clip_s, real_s)."""
+    of its structures and, for a tracer, its legend (quantity, unit, window, clip_s, real_s)
+    and ``tracer_facts`` {tracer, nuclide, half_life_s, activity_bq} (the GLB's
+    ``scene.extras.arkit.tracer``; not ``tracer``, which mirrors lesson.yaml)."""
     from ..scene.gltf import read_glb
 
     gltf, _ = read_glb(glb)
@@ -229,6 +233,8 @@ def _glb_facts(glb: bytes) -> dict:
     arkit = ((gltf.get("scenes") or [{}])[0].get("extras") or {}).get("arkit") or {}
     if "legend" in arkit:
         out["legend"] = arkit["legend"]
+    if isinstance(arkit.get("tracer"), dict):
+        out["tracer_facts"] = arkit["tracer"]
     return out
 
 

@@ -206,7 +206,10 @@ def build_hologram(seg: Segmentation, options: HologramOptions = HologramOptions
     }}
     if doc.legend is not None:
         doc.scene_extras["arkit"]["legend"] = doc.legend.to_extras()
-        doc.scene_extras["arkit"]["tracer"] = {k: uptake_report[k] for k in ("tracer", "nuclide", "activity_bq")}
+        # the half-life (ICRP-107, as the tracer package reads it) lets a client decay-correct
+        # the physical activity_bq of the nodes; the client types in no nuclide data
+        doc.scene_extras["arkit"]["tracer"] = {k: uptake_report[k]
+                                               for k in ("tracer", "nuclide", "half_life_s", "activity_bq")}
     glb = to_glb(doc, WriteOptions(compress=options.compress))
     seconds["write"] = time.perf_counter() - t
 

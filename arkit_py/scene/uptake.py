@@ -112,7 +112,8 @@ def _present(doc: Document) -> tuple[dict[str, tuple[float, float]], str | None]
 
 def apply_uptake(doc: Document, options: UptakeOptions, *, seg=None, gltf_to_ras=None) -> dict:
     """Set ``Uptake`` on the structures that hold activity and ``doc.legend``; returns a
-    report (regions, structures, unmapped regions, legend).
+    report (tracer, nuclide and its ICRP-107 half_life_s, activity_bq, structures, unmapped
+    regions, legend).
 
     seg : the Segmentation the hologram was built from (needed for a dynamic PET).
     gltf_to_ras : (4, 4) scene -> RAS mm (needed for ``per_vertex``).
@@ -241,7 +242,7 @@ def apply_uptake(doc: Document, options: UptakeOptions, *, seg=None, gltf_to_ras
                                     get_nuclide(nuclide_name).decay_constant)
     unmapped = sorted(r for r in curves.regions if not assignment.get(r))
     return {
-        "tracer": tracer_name, "nuclide": nuclide_name, "activity_bq": activity,
+        "tracer": tracer_name, "nuclide": nuclide_name, "half_life_s": n.half_life_s, "activity_bq": activity,
         "structures": sorted(per_structure), "unmapped_regions": unmapped,
         "legend": doc.legend.to_extras(),
         "per_vertex": per_vertex,

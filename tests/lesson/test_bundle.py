@@ -232,6 +232,27 @@ def test_cli_new_validate_build(tmp_path, capsys, monkeypatch, hologram_cache):
     assert not (tmp_path / "dist" / "my-lesson.arlesson").exists()
 
 
+def test_a_tracer_hologram_entry_carries_its_tracer_facts(small_bundle, tmp_path, hologram_cache):
+    """lesson.json gains ``tracer_facts`` (the GLB's scene.extras.arkit.tracer, with the
+    ICRP-107 half-life) beside the ``tracer`` that mirrors lesson.yaml."""
+    import radioactivedecay as rd
+
+    from arkit_py.scene.gltf import read_glb
+
+    text = template_text().replace("    usdz: false\n", "    usdz: false\n    tracer: fdg\n    until: 60 min\n")
+    result = build_lesson(write_lesson(tmp_path, text), tmp_path / "dist", cache_dir=hologram_cache)
+    b = read_bundle(result.bundle)
+    h = b.lesson["holograms"]["body"]
+    assert h["tracer"] == "fdg"
+    gltf, _ = read_glb(b.files[h["assets"]["glb"]["path"]])
+    assert h["tracer_facts"] == gltf["scenes"][0]["extras"]["arkit"]["tracer"]
+    assert set(h["tracer_facts"]) == {"tracer", "nuclide", "half_life_s", "activity_bq"}
+    assert h["tracer_facts"]["nuclide"] == "F-18"
+    assert h["tracer_facts"]["half_life_s"] == float(rd.Nuclide("F-18").half_life("s"))
+    # a hologram without a tracer has none
+    assert "tracer_facts" not in read_bundle(small_bundle[1]).lesson["holograms"]["body"]
+
+
 def test_input_file_names_never_enter_the_bundle(tmp_path, hologram_cache):
     import nibabel as nib
     import numpy as np

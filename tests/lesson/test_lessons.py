@@ -67,3 +67,4 @@ def test_inspect_agrees_with_build(built, capsys, lesson_id):
         assert set(h["display"]) == set(h["structures"])
         if "tracer" in h:  # the server plays a step at the hologram's own speed
             assert h["legend"]["real_s"] > 0 and h["legend"]["clip_s"] > 0
+            assert h["tracer_facts"]["half_life_s"] > 0  # the client decay-corrects with it

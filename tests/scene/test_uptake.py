@@ -120,6 +120,22 @@ def test_fdg_extras_and_legend_follow_the_design(fdg):
     assert len(brain_mesh["primitives"][0]["targets"]) == 8
 
 
+def test_tracer_extras_carry_the_icrp107_half_life(fdg):
+    """The client decay-corrects activity_bq with scene.extras.arkit.tracer.half_life_s:
+    F-18's, as radioactivedecay (ICRP-107) gives it."""
+    import radioactivedecay as rd
+
+    for compress in (False, True):
+        path, result = fdg[compress]
+        gltf, _ = read_glb(path.read_bytes())
+        tracer = gltf["scenes"][0]["extras"]["arkit"]["tracer"]
+        assert set(tracer) == {"tracer", "nuclide", "half_life_s", "activity_bq"}
+        assert tracer["tracer"] == "fdg" and tracer["nuclide"] == "F-18" and tracer["activity_bq"] == 370e6
+        assert tracer["half_life_s"] == float(rd.Nuclide("F-18").half_life("s"))
+        assert tracer["half_life_s"] == pytest.approx(6586.2, abs=1.0)  # 109.77 min
+        assert result.report["tracer"]["half_life_s"] == tracer["half_life_s"]
+
+
 def test_bladder_keys_both_sides_of_a_void(tmp_path):
     seg = mird.voxelize(4.0)
     r = build_hologram(seg, HologramOptions(compress=False, uptake=UptakeOptions("fdg", until_s=4 * 3600)))

@@ -6,11 +6,15 @@
 // decay-corrected), ``volume_ml``, and ``values`` (the coloured quantity, in the legend's
 // unit). Values between samples are interpolated linearly, as the colours are.
 //
-// Decay correction: arkit types no half-life into its code (the tracer package reads them
-// from ICRP-107 at build time) and lesson.json carries none, so the client cannot
-// decay-correct the physical activity itself. What it can show decay-corrected is what the
-// file already holds decay-corrected: the coloured ``values`` when ``legend.decay_corrected``
-// is true (SUV always is). For a physical legend the toggle is off and says why.
+// Decay correction: arkit types no half-life into its code. The tracer package reads it
+// from ICRP-107 at build time and writes it into the GLB as
+// ``scene.extras.arkit.tracer.half_life_s`` (beside ``nuclide``); lib/hologram.js
+// ``legendOf`` copies both onto the legend it returns (``tracerOf`` gives the whole object),
+// so a page holding the legend can decay-correct the physical activity to injection,
+// A(t) * exp(ln 2 * t / T½), without further plumbing. A file without a half-life (built
+// before it was written) still shows decay-corrected what it holds decay-corrected: the
+// coloured ``values`` when ``legend.decay_corrected`` is true (SUV always is); for a
+// physical legend without a half-life the toggle is off and says why.
 
 import { interpolate } from '../lib/hologram.js';
 import { formatTime } from './common.js';
@@ -66,9 +70,27 @@ export function formatColoured(legend, value, unit) {
   return `${shortNumber(value)} ${unit || (legend && legend.unit) || ''}`.trim();
 }
 
-/** Whether the decay-corrected figures can be shown for this legend. */
-export function canDecayCorrect(legend) {
-  return Boolean(legend && legend.decay_corrected);
+/** The half-life in seconds from ``tracer`` (scene.extras.arkit.tracer), else from the
+ * legend (legendOf copies it there); null when neither has a finite positive one. */
+function halfLife(legend, tracer) {
+  for (const source of [tracer, legend]) {
+    const t = source && source.half_life_s;
+    if (typeof t === 'number' && Number.isFinite(t) && t > 0) return t;
+  }
+  return null;
+}
+
+/** The nuclide's name from ``tracer`` or the legend, or ''. */
+function nuclideName(legend, tracer) {
+  const n = (tracer && tracer.nuclide) || (legend && legend.nuclide);
+  return typeof n === 'string' ? n : '';
+}
+
+/** Whether the decay-corrected figures can be shown: the legend's values are
+ * decay-corrected, or a half-life (``tracer.half_life_s``, else ``legend.half_life_s``)
+ * lets the physical activity be corrected. */
+export function canDecayCorrect(legend, tracer) {
+  return Boolean(legend && legend.decay_corrected) || halfLife(legend, tracer) !== null;
 }
 
 const hasCurve = (xs, ys) => Array.isArray(xs) && Array.isArray(ys) && xs.length > 0 && xs.length === ys.length;
@@ -106,10 +128,13 @@ export function structureFacts(s, legend, t) {
 
 /**
  * The facts in words: {headline, coloured, note}. ``headline`` is the line the issue asks
- * for ("Liver: 4.2 MBq, 2.3 kBq/mL at 60 min"); with ``decayCorrected`` (and a legend that
- * allows it) it gives the file's decay-corrected quantity instead.
+ * for ("Liver: 4.2 MBq, 2.3 kBq/mL at 60 min"). With ``decayCorrected`` and a half-life
+ * (``tracer.half_life_s``, else ``legend.half_life_s``) the activity and concentration are
+ * decay-corrected to injection, A * exp(ln 2 * t / T½) ("Liver: 8.4 MBq, 4.6 kBq/mL at
+ * 110 min, decay-corrected to injection"), the physical figures in ``coloured``; without a
+ * half-life but with a decay-corrected legend it gives the file's coloured quantity.
  */
-export function describeFacts(facts, legend, { decayCorrected = false } = {}) {
+export function describeFacts(facts, legend, { decayCorrected = false, tracer = null } = {}) {
   const at = facts.time_s === null ? '' : ` at ${formatTime(facts.time_s)}`;
   if (!facts.hasTracer) {
     return {
@@ -120,20 +145,31 @@ export function describeFacts(facts, legend, { decayCorrected = false } = {}) {
   }
   const coloured = facts.value === null ? '' :
     `Colour: ${formatColoured(legend, facts.value, facts.unit)}${legend && legend.decay_corrected ? ' (decay-corrected)' : ' (physical)'}`;
+  const physical = [];
+  if (facts.activity_bq !== null) physical.push(formatActivity(facts.activity_bq));
+  if (facts.concentration_bq_ml !== null) physical.push(formatConcentration(facts.concentration_bq_ml));
+  const halfLifeS = halfLife(legend, tracer);
+  if (decayCorrected && halfLifeS !== null && facts.activity_bq !== null && facts.time_s !== null) {
+    const factor = Math.exp((Math.LN2 * facts.time_s) / halfLifeS);
+    const corrected = [formatActivity(facts.activity_bq * factor)];
+    if (facts.concentration_bq_ml !== null) corrected.push(formatConcentration(facts.concentration_bq_ml * factor));
+    const nuclide = nuclideName(legend, tracer);
+    return {
+      headline: `${facts.display}: ${corrected.join(', ')}${at}, decay-corrected to injection`,
+      coloured: `Physical: ${physical.join(', ')}`,
+      note: `Half-life${nuclide ? ` of ${nuclide}` : ''}: ${formatTime(halfLifeS)}.${coloured ? ` ${coloured}.` : ''}`,
+    };
+  }
   if (decayCorrected && canDecayCorrect(legend) && facts.value !== null) {
     return {
       headline: `${facts.display}: ${formatColoured(legend, facts.value, facts.unit)} decay-corrected to injection${at}`,
-      coloured: facts.activity_bq === null ? '' :
-        `Physical: ${formatActivity(facts.activity_bq)}${facts.concentration_bq_ml === null ? '' : `, ${formatConcentration(facts.concentration_bq_ml)}`}`,
-      note: 'The activity in MBq stays physical: the lesson carries no half-life to correct it with.',
+      coloured: physical.length ? `Physical: ${physical.join(', ')}` : '',
+      note: 'The activity in MBq stays physical: this hologram carries no half-life to correct it with.',
     };
   }
-  const parts = [];
-  if (facts.activity_bq !== null) parts.push(formatActivity(facts.activity_bq));
-  if (facts.concentration_bq_ml !== null) parts.push(formatConcentration(facts.concentration_bq_ml));
   return {
-    headline: parts.length ? `${facts.display}: ${parts.join(', ')}${at}` : `${facts.display}: ${coloured}${at}`,
-    coloured: parts.length ? coloured : '',
+    headline: physical.length ? `${facts.display}: ${physical.join(', ')}${at}` : `${facts.display}: ${coloured}${at}`,
+    coloured: physical.length ? coloured : '',
     note: '',
   };
 }

@@ -335,10 +335,26 @@ export function patchColourOnlyMorphs(root) {
 
 // ---------------------------------------------------------------------------- legend
 
-/** ``scene.extras.arkit.legend`` of a loaded root, or null. */
+/** ``scene.extras.arkit.tracer`` of a loaded root ({tracer, nuclide, half_life_s,
+ * activity_bq}; half_life_s from ICRP-107 at build time), or null. */
+export function tracerOf(root) {
+  const arkit = root && root.userData && root.userData.arkit;
+  return arkit && arkit.tracer && typeof arkit.tracer === 'object' ? arkit.tracer : null;
+}
+
+/** ``scene.extras.arkit.legend`` of a loaded root, or null. With a
+ * ``scene.extras.arkit.tracer``, a shallow copy that also carries its ``nuclide`` and
+ * ``half_life_s`` (the legend's own keys win, the file's object is left as it is), so
+ * whoever holds the legend can decay-correct the physical activity (classroom/tracer.js). */
 export function legendOf(root) {
-  const arkit = root.userData && root.userData.arkit;
-  return arkit && arkit.legend && typeof arkit.legend === 'object' ? arkit.legend : null;
+  const arkit = root && root.userData && root.userData.arkit;
+  const legend = arkit && arkit.legend && typeof arkit.legend === 'object' ? arkit.legend : null;
+  const tracer = tracerOf(root);
+  if (!legend || !tracer) return legend;
+  const extra = {};
+  if (typeof tracer.nuclide === 'string') extra.nuclide = tracer.nuclide;
+  if (Number.isFinite(tracer.half_life_s) && tracer.half_life_s > 0) extra.half_life_s = tracer.half_life_s;
+  return { ...extra, ...legend };
 }
 
 /** Animation clip seconds for ``realSeconds`` after administration (legend: real time maps
