@@ -29,7 +29,8 @@
 //   dragging with select held turns it; two fingers, or two controllers/hands squeezing,
 //   pinch-scale and twist it.
 // - A select (tap, trigger, pinch) on the placed hologram raycasts from that input's target
-//   ray and reports the structure under it: ``onSelect(name, display)`` with the structure
+//   ray (after ``options.intercept(ray)``, which may claim it for an in-scene button) and
+//   reports the structure under it: ``onSelect(name, display)`` with the structure
 //   node's name (``extras.label``) or a merged mesh member's (``_LABEL``), as the inline
 //   viewer picks; a select that hits no hologram but a surface moves the hologram there.
 //
@@ -59,6 +60,7 @@ const DEFAULTS = {
   minScale: 0.2, // limits of the user's pinch factor
   maxScale: 5,
   exposeGlobal: true, // window.__arkitAR
+  intercept: null, // (ray) => true when a select was for something else (in-scene buttons)
 };
 const INPUT_EVENTS = ['selectstart', 'select', 'selectend', 'squeezestart', 'squeezeend'];
 const HORIZONTAL = Math.cos(THREE.MathUtils.degToRad(25)); // hit normal vs up
@@ -675,6 +677,7 @@ export function createAR({ renderer, scene, camera, root = null, onSelect = null
       else placeInFront('select');
       return;
     }
+    if (opts.intercept && t.ray && opts.intercept(t.ray)) return; // an in-scene button
     const target = borrowed && borrowed.object;
     if (target) {
       arGroup.updateMatrixWorld(true);
@@ -839,6 +842,10 @@ export function createAR({ renderer, scene, camera, root = null, onSelect = null
       emit();
     },
     dispose,
+    /** The target rays of the session's inputs this frame: [{origin, direction}] (world). */
+    rays() {
+      return [...inputs.values()].filter((r) => r.ray).map((r) => r.ray);
+    },
     /** The group holding the placed hologram (e.g. to parent a pointer dot to it). */
     get hologramGroup() {
       return poseGroup;

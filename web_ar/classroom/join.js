@@ -15,10 +15,12 @@ import {
 } from './common.js';
 import { connectLive } from './live.js';
 import { answerText, distributionView, matches, quizForm } from './quiz.js';
-import { Timeline } from './timeline.js';
+import { Timeline, readout } from './timeline.js';
 import { canDecayCorrect, describeFacts, structureFacts, systemText } from './tracer.js';
 import { HologramView } from './viewer.js';
 import { createAR } from './ar.js';
+import { XRUI } from './xr_ui.js';
+import { lookState, setAdditive } from '../lib/look.js';
 
 const code = document.body.dataset.code;
 const idKey = `arkit:participant:${code}`;
@@ -53,15 +55,23 @@ const viewer = new HologramView($('viewport'), {
   onLoaded: (view) => {
     if (ar && view.current) ar.setHologram(view.current.root);
   },
+  onLabels: (labels) => xrui.setLabels(labels),
 });
 hooks.hologram = viewer.info;
 
 // ---------------------------------------------------------------------------- AR
 // WebXR where the device has it (immersive-ar; immersive-vr on HoloLens), a Quick Look link
 // with the hologram's USDZ on iOS (no steps or sync there). A select in AR picks like a tap.
+// In a session the page's controls are drawn into the scene (xr_ui.js): labels, captions,
+// the time with play and follow, the selection's details, the quiz, size, pose and leave.
 let ar = null;
+let xrChoice = null; // {quiz, chosen: Set} a multiple-choice answer being made in AR
+let xrFeedback = '';
+const xrui = new XRUI({ onAction: (id) => xrAction(id) });
+
 function setupAR() {
   if (!viewer.renderer || !navigator.xr) return;
+  let inSession = false;
   ar = createAR({
     renderer: viewer.renderer, scene: viewer.scene, camera: viewer.camera,
     root: viewer.current ? viewer.current.root : null,
@@ -69,25 +79,122 @@ function setupAR() {
     onState: (s) => {
       $('enter-ar').textContent = s.inSession ? 'Leave AR' : (s.mode === 'immersive-vr' ? 'View in 3D headset' : 'View in AR');
       $('ar-size').hidden = $('ar-pose').hidden = !s.inSession;
+      $('ar-size').setAttribute('aria-pressed', String(s.lifeSize));
+      $('ar-pose').setAttribute('aria-pressed', String(s.pose === 'supine'));
       if (s.error) showStatus(`AR could not start: ${s.error}`, 'error');
+      // A see-through display shows black as transparent: lift the colours there.
+      setAdditive(s.inSession && s.blendMode === 'additive');
+      xrui.setControls({ lifeSize: s.lifeSize, pose: s.pose });
+      if (s.inSession !== inSession) {
+        inSession = s.inSession;
+        // The lecturer's pointer is in the hologram's frame: it goes where the hologram goes.
+        (inSession ? ar.hologramGroup : viewer.scene).add(viewer.pointer);
+        viewer.invalidate();
+      }
     },
+    options: { intercept: (ray) => xrui.intercept(ray) },
   });
-  viewer.addFrameCallback((t, frame) => ar.update(t, frame));
+  xrui.attach(ar);
+  viewer.scene.add(xrui.root);
+  viewer.addFrameCallback((t, frame) => {
+    ar.update(t, frame);
+    if (ar.state.inSession) updateXRTime();
+    xrui.update(viewer.renderer.xr.getCamera()); // hides itself outside a session
+  });
   ar.ready.then(() => {
     if (!ar.state.supported) return;
     $('enter-ar').hidden = false;
     $('enter-ar').addEventListener('click', () => (ar.state.inSession ? ar.exit() : ar.enter()));
-    $('ar-size').addEventListener('click', (e) => {
-      const on = e.currentTarget.getAttribute('aria-pressed') !== 'true';
-      e.currentTarget.setAttribute('aria-pressed', String(on));
-      ar.setLifeSize(on);
-    });
-    $('ar-pose').addEventListener('click', (e) => {
-      const on = e.currentTarget.getAttribute('aria-pressed') !== 'true';
-      e.currentTarget.setAttribute('aria-pressed', String(on));
-      ar.setPose(on ? 'supine' : 'upright');
-    });
+    $('ar-size').addEventListener('click', () => ar.setLifeSize(!ar.state.lifeSize));
+    $('ar-pose').addEventListener('click', () => ar.setPose(ar.state.pose === 'supine' ? 'upright' : 'supine'));
   });
+}
+
+function updateXRTime() {
+  const shown = !$('timeline').hidden;
+  xrui.setTime(shown ? readout(timeline.now()) : null, timeline.playing(), timeline.following);
+}
+
+/** A button pressed in the scene. */
+function xrAction(id) {
+  if (id === 'play') timeline.togglePlay();
+  else if (id === 'follow') timeline.follow(!timeline.following);
+  else if (id === 'size') ar.setLifeSize(!ar.state.lifeSize);
+  else if (id === 'pose') ar.setPose(ar.state.pose === 'supine' ? 'upright' : 'supine');
+  else if (id === 'leave') ar.exit();
+  else if (id === 'info-close') select(null);
+  else if (id.startsWith('option:') && xrChoice) {
+    const i = Number(id.slice(7));
+    if (xrChoice.chosen.has(i)) xrChoice.chosen.delete(i);
+    else xrChoice.chosen.add(i);
+    xrFeedback = '';
+    updateXRQuiz();
+  } else if (id === 'send' && xrChoice) {
+    sendXRChoice();
+  }
+  hooks.xrActions = [...(hooks.xrActions || []), id];
+}
+
+async function sendXRChoice() {
+  const { quiz, chosen } = xrChoice;
+  if (!chosen.size) {
+    xrFeedback = 'Choose an answer first.';
+    updateXRQuiz();
+    return;
+  }
+  const value = [...chosen].sort((a, b) => a - b);
+  xrFeedback = 'Sending…';
+  updateXRQuiz();
+  const ack = await live.emit('answer', { quiz: quiz.id, value });
+  hooks.lastAck = ack;
+  if (ack.ok) {
+    remember(quiz.id, value);
+    xrFeedback = 'Answer received. You can change it until the quiz closes.';
+    shownQuiz = ''; // the page's form shows the answer too
+    renderQuiz();
+  } else {
+    xrFeedback = problemText(ack.error, ack.message);
+  }
+  updateXRQuiz();
+}
+
+/** The quiz as the scene shows it (null: none). */
+function updateXRQuiz() {
+  const q = state && state.quiz;
+  const step = (lesson && state && lesson.steps[state.step]) || {};
+  const quiz = q && step.quiz && step.quiz.id === q.id ? step.quiz : null;
+  const mine = quiz ? answers()[quiz.id] : undefined;
+  if (!quiz || (!q.open && !q.revealed && mine === undefined)) {
+    // Before the quiz opens the captions keep the space.
+    xrChoice = null;
+    xrui.setQuiz(null);
+    return;
+  }
+  const lines = [];
+  let options = null;
+  let send = null;
+  if (q.revealed) {
+    const right = mine === undefined ? null : matches(quiz, mine, q.answer);
+    lines.push(mine === undefined ? 'You did not answer this one.'
+      : `Your answer: ${answerText(quiz, mine)}${right === null ? '' : right ? ' (correct)' : ' (not right)'}`);
+    if (q.answer !== undefined && q.answer !== null) lines.push(`Answer: ${answerText(quiz, q.answer)}`);
+    if (quiz.explanation) lines.push(quiz.explanation);
+  } else if (!q.open) {
+    lines.push(`Your answer (${answerText(quiz, mine)}) was sent. The results come when your lecturer shows them.`);
+  } else if (quiz.kind === 'identify') {
+    lines.push('Select the structure on the hologram.');
+    if (mine !== undefined) lines.push(`Your answer: ${viewer.displayName(mine) || structureName(mine)} (sent)`);
+  } else if (quiz.kind === 'choice') {
+    if (!xrChoice || xrChoice.quiz !== quiz) xrChoice = { quiz, chosen: new Set(Array.isArray(mine) ? mine : []) };
+    options = (quiz.options || []).map((text, i) => ({ id: `option:${i}`, text, pressed: xrChoice.chosen.has(i) }));
+    send = 'Send answer';
+    lines.push('Choose one or more, then Send answer.');
+    if (xrFeedback) lines.push(xrFeedback);
+    else if (mine !== undefined) lines.push(`Sent: ${answerText(quiz, mine)}`);
+  } else {
+    lines.push('Answer this one on the page: press Leave AR.');
+  }
+  xrui.setQuiz({ title: quiz.prompt, lines, options, send });
 }
 
 setupAR();
@@ -123,9 +230,16 @@ const timeline = new Timeline($('timeline'), {
 });
 hooks.following = true;
 Object.defineProperty(hooks, 'timeline', { get: () => timeline.snapshot(), enumerable: true });
+hooks.look = () => lookState();
 hooks.probe = {
   screenPoint: (name) => viewer.screenPoint(name),
   anchor: (name) => (viewer.structure(name) ? viewer.anchor(name).toArray() : null),
+  /** The additive-display lift on the inline view too (tests compare the pixels). */
+  additive: (on) => {
+    setAdditive(on);
+    viewer.invalidate();
+    return lookState();
+  },
 };
 setInterval(() => renderInfo(false), 250);
 
@@ -224,6 +338,15 @@ function renderCaptions(step) {
   const box = $('captions');
   box.innerHTML = step.narration_html || ''; // sanitised by the server, as in renderStep
   box.hidden = !captionsOn || !box.textContent.trim();
+  updateXRCaptions(step);
+}
+
+/** The narration as plain text, a paragraph a line, for the captions drawn in AR. */
+function updateXRCaptions(step) {
+  const box = $('captions');
+  const blocks = [...box.children].map((el) => el.textContent.trim()).filter(Boolean);
+  const text = blocks.length ? blocks.join('\n') : box.textContent.trim();
+  xrui.setCaptions(step.title || '', captionsOn ? text : '');
 }
 
 function wireCaptions() {
@@ -238,6 +361,7 @@ function wireCaptions() {
     captionsOn = !captionsOn;
     store.set('arkit:captions', captionsOn ? '1' : '0');
     draw();
+    if (lesson && state) updateXRCaptions(lesson.steps[state.step] || {});
   });
   $('reset-view').addEventListener('click', () => viewer.resetView());
   draw();
@@ -300,6 +424,7 @@ function renderInfo(announce) {
     box.hidden = true;
     infoBuiltFor = null;
     hooks.info = null;
+    xrui.setInfo(null);
     if (announce) $('announce').textContent = '';
     return;
   }
@@ -346,6 +471,7 @@ function renderInfo(announce) {
   infoParts.note.textContent = text.note;
   infoParts.note.hidden = !text.note;
   hooks.info = { structure: s.name, ...text, facts };
+  xrui.setInfo({ title: s.display, lines: [systemText(s.system), legend ? text.headline : '', text.coloured].filter(Boolean) });
   if (announce) $('announce').textContent = legend ? text.headline : `${s.display}, ${systemText(s.system)}`;
 }
 
@@ -360,6 +486,7 @@ function toast(text, kind = '') {
 }
 
 function renderQuiz() {
+  updateXRQuiz();
   const section = $('quiz');
   const q = state.quiz;
   if (!q) {
@@ -411,6 +538,7 @@ function renderQuiz() {
       hooks.lastAck = ack;
       if (ack.ok) {
         remember(quiz.id, value);
+        updateXRQuiz();
         if (quiz.kind === 'identify') toast(`Answer received: ${viewer.displayName(value) || structureName(value)}.`, 'ok');
         return { ok: true, message: 'Answer received. You can change it until the quiz closes.' };
       }

@@ -19,6 +19,7 @@ import {
   BACKGROUND, VIEWS, addOverlays, clipTime, collectStructures, createLoader, fitBox, highlightMaterials,
   legendOf, loadErrorText, patchColourOnlyMorphs, pickStructure, removeOverlays, structureBox,
 } from '../lib/hologram.js';
+import { applyLookTo, lookState } from '../lib/look.js';
 import { h, stepHologram } from './common.js';
 import { LabelLayer, surfaceAnchor } from './labels.js';
 
@@ -47,13 +48,16 @@ export class HologramView {
    * (orbit controls, keyboard, tap to pick), ``onPick(name | null, display, how)`` with how
    * 'tap' | 'keyboard', ``onStatus(text, isError)``, ``time()`` -> seconds after
    * administration to show now, or null (called every frame), ``onLoaded(view)`` after a
-   * hologram file is in the scene, ``label``: what the canvas is called for screen readers.
+   * hologram file is in the scene, ``onLabels(labels)`` when the step's labels change,
+   * ``label``: what the canvas is called for screen readers.
    */
   constructor(container, {
-    interactive = true, onPick = null, onStatus = null, time = null, onLoaded = null,
+    interactive = true, onPick = null, onStatus = null, time = null, onLoaded = null, onLabels = null,
     label = 'The lesson’s hologram',
   } = {}) {
     this.container = container;
+    this.onLabels = onLabels;
+    this.labelSpecs = [];
     this.onPick = onPick;
     this.onStatus = onStatus || (() => {});
     this.onLoaded = onLoaded;
@@ -270,6 +274,7 @@ export class HologramView {
         };
         o.material = Array.isArray(o.material) ? o.material.map(own) : own(o.material);
       });
+      root.userData.arkitLook = applyLookTo(root); // translucent shell, shaded and glowing organs
       root.userData.arkitPrepared = true;
     }
     this.scene.add(root);
@@ -288,7 +293,10 @@ export class HologramView {
     this.current = { url, root, structures, mixer, duration, legend: legendOf(root), anchors: new Map() };
     this.lastClip = null;
     this.framed = false;
-    Object.assign(this.info, { loaded: true, url, error: null, structures: structures.size, animations: clips.length });
+    Object.assign(this.info, {
+      loaded: true, url, error: null, structures: structures.size, animations: clips.length,
+      look: { ...root.userData.arkitLook, ...lookState() },
+    });
     this.needsRender = true;
     if (this.onLoaded) this.onLoaded(this);
   }
@@ -301,6 +309,8 @@ export class HologramView {
     this.liveOverlays = [];
     this.selectionOverlays = [];
     if (this.labels) this.labels.set([]);
+    this.labelSpecs = [];
+    if (this.onLabels) this.onLabels([]);
     if (this.current) {
       if (this.current.mixer) this.current.mixer.stopAllAction();
       this.scene.remove(this.current.root);
@@ -525,22 +535,31 @@ export class HologramView {
     this.needsRender = true;
   }
 
-  /** A point on the structure's surface for labels and leader lines (cached per file). */
+  /**
+   * A point on the structure's surface for labels and leader lines (cached per file), in
+   * the hologram's own frame as this view shows it (its root under the scene): also right
+   * while an AR session has borrowed the root, where it is that group's local frame.
+   */
   anchor(name) {
     const cur = this.current;
     if (!cur.anchors.has(name)) {
       const s = cur.structures.get(name);
-      cur.anchors.set(name, surfaceAnchor(s, structureBox(s)));
+      cur.root.updateWorldMatrix(true, false);
+      const toRoot = cur.root.matrixWorld.clone().invert();
+      cur.anchors.set(name, surfaceAnchor(s, structureBox(s)).applyMatrix4(toRoot).applyMatrix4(cur.root.matrix));
     }
     return cur.anchors.get(name);
   }
 
   setLabels(labels) {
     const cur = this.current;
-    this.labels.set(labels.map((l) => {
+    /** The step's labels: [{structure, text, display, anchor}] (also for the in-scene labels of AR). */
+    this.labelSpecs = labels.map((l) => {
       const s = cur.structures.get(l.structure);
       return { structure: l.structure, text: l.text || s.display, display: s.display, anchor: this.anchor(l.structure) };
-    }));
+    });
+    this.labels.set(this.labelSpecs);
+    if (this.onLabels) this.onLabels(this.labelSpecs);
   }
 
   // -------------------------------------------------------------------------- picking

@@ -24,7 +24,13 @@ if (typeof window.__THREE_DEVTOOLS__ === 'undefined') {
   window.__THREE_DEVTOOLS__ = devtools;
 }
 
-const device = new XRDevice(metaQuest3, { stereoEnabled: false });
+// Options set by an earlier init script: window.__xrtestOptions = {blendMode: 'additive'}
+// makes the headset a see-through display (as HoloLens 2: black shows as transparent).
+const options = window.__xrtestOptions || {};
+const config = options.blendMode
+  ? { ...metaQuest3, environmentBlendModes: { ...metaQuest3.environmentBlendModes, 'immersive-ar': options.blendMode } }
+  : metaQuest3;
+const device = new XRDevice(config, { stereoEnabled: false });
 device.installRuntime({ forceInstall: true }); // Chromium's own navigator.xr has no device
 device.installSEM(SyntheticEnvironmentModule);
 device.sem.loadEnvironment(officeSmall);
@@ -48,7 +54,11 @@ if (origRAF) {
     });
   };
 }
-hooks.waitFrames = (n = 1) => new Promise((resolve) => frameWaiters.push({ until: hooks.frames + n, resolve }));
+// Resolves after n session frames, or after ``ms`` when frames stop (the session ended).
+hooks.waitFrames = (n = 1, ms = 3000) => new Promise((resolve) => {
+  frameWaiters.push({ until: hooks.frames + n, resolve });
+  setTimeout(() => resolve(hooks.frames), ms);
+});
 
 const v3 = (a) => new THREE.Vector3(...a);
 function setPose(target, from, to) {
@@ -138,5 +148,53 @@ hooks.aimAtStructure = (name, hand = 'right', distance = 0.35) => {
   }
   return null;
 };
+
+/** The first object called ``name`` in the page's scenes, or null. */
+function findObject(name) {
+  for (const scene of hooks.scenes) {
+    const o = scene.getObjectByName(name);
+    if (o) return o;
+  }
+  return null;
+}
+
+/** Where object ``name`` is: {position, scale (world), visible, box: {min, max}} or null. */
+hooks.objectInfo = (name) => {
+  const o = findObject(name);
+  if (!o) return null;
+  o.updateWorldMatrix(true, false);
+  const position = new THREE.Vector3();
+  const quaternion = new THREE.Quaternion();
+  const scale = new THREE.Vector3();
+  o.matrixWorld.decompose(position, quaternion, scale);
+  const box = worldBox(o);
+  return {
+    position: position.toArray(), scale: scale.toArray(), visible: shown(o),
+    box: box.isEmpty() ? null : { min: box.min.toArray(), max: box.max.toArray() },
+  };
+};
+
+/** The world box of structure ``name`` of the placed hologram: {min, max} or null. */
+hooks.structureBox = (name) => {
+  const hit = findStructure(name);
+  if (!hit) return null;
+  const box = worldBox(hit.node);
+  return { min: box.min.toArray(), max: box.max.toArray() };
+};
+
+/** Aims controller ``hand`` at the middle of object ``name`` (an in-scene button) from
+ * ``distance`` metres on the headset's side: {from, to} or null. */
+hooks.aimAtObject = (name, hand = 'right', distance = 0.3) => {
+  const o = findObject(name);
+  if (!o) return null;
+  o.updateWorldMatrix(true, false);
+  const to = new THREE.Vector3().setFromMatrixPosition(o.matrixWorld);
+  const head = new THREE.Vector3(...device.position.vec3);
+  const from = to.clone().add(head.clone().sub(to).setLength(distance));
+  setPose(device.controllers[hand], from.toArray(), to.toArray());
+  return { from: from.toArray(), to: to.toArray() };
+};
+
+hooks.headset = () => device.position.vec3;
 
 hooks.ready = true;

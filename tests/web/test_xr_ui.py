@@ -1,0 +1,219 @@
+"""The student page's in-scene labels and controls in AR (web_ar/classroom/xr_ui.js) and the
+hologram look (web_ar/lib/look.js), in headless Chromium against a real ``arkit serve``.
+
+Headsets have no DOM overlay, so in an immersive session the page draws what the student
+needs into the scene. Under the npm ``iwer`` runtime (web_ar/xrtest/inject.js, an emulated
+Quest 3 in the ``office_small`` room capture) the student places the hologram on the table
+and, with the controller alone:
+
+- sees the step's label beside the hologram, its leader line starting on the bladder's
+  surface (inside its world box) and its text at least 1 degree tall from where the head is;
+- reads the step's captions and the time, presses Play (following stops) and Follow
+  (following again);
+- answers the lecturer's multiple-choice quiz by pressing an option and "Send answer" (the
+  server's ack arrives and the projection counts it), then sees the result after the reveal;
+- selects the liver and reads its details ("Liver: x MBq, y kBq/mL at n min");
+- leaves AR with the in-scene button.
+
+On a see-through display (the emulated headset set to ``additive``) every colour is lifted
+so black does not vanish; on the inline view the lift is checked against its formula on
+the liver's pixels: lifted = lift + (1 - lift) * colour, in linear light.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from tests.web.classroom_server import (  # noqa: F401 (fixtures)
+    classroom_bundle,
+    classroom_server,
+    guarded_page,
+)
+from tests.web.test_join_ar import INJECT, LOAD_MS, STEP_MS, ar_state, table_top, wait_ar  # noqa: F401 (fixture)
+from tests.web.test_student_view import (  # noqa: F401 (fixture)
+    check_clean,
+    colour_at,
+    control,
+    hook,
+    tracer_lesson,
+    wait_hook,
+)
+from tests.web.conftest import unavailable
+
+UI = "window.__arkitXRUI"
+LABEL_CARD_EM = 1.6  # a label card is 1.6 times its font size tall (xr_ui.js Label)
+
+
+def ui(page) -> dict:
+    return page.evaluate(f"() => JSON.parse(JSON.stringify({UI}))")
+
+
+def wait_ui(page, condition: str, timeout: float = STEP_MS) -> dict:
+    try:
+        page.wait_for_function(f"() => {{ const u = {UI}; return !!u && Boolean({condition}); }}", timeout=timeout)
+    except Exception:
+        raise AssertionError(f"in-scene UI never had {condition}: {ui(page)}") from None
+    return ui(page)
+
+
+def press(page, name: str) -> None:
+    """Aims the right controller at the in-scene object ``name`` and pulls the trigger."""
+    aimed = page.evaluate("n => window.__xrtest.aimAtObject(n, 'right')", name)
+    assert aimed is not None, f"no {name} in the scene"
+    page.evaluate("() => window.__xrtest.waitFrames(3)")
+    page.evaluate("() => window.__xrtest.press('right', 'trigger')")
+
+
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    c = c / 255.0
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(c: np.ndarray) -> np.ndarray:
+    return 255.0 * np.where(c <= 0.0031308, c * 12.92, 1.055 * np.power(c, 1 / 2.4) - 0.055)
+
+
+def enter_and_place(page, table: dict) -> dict:
+    page.locator("#enter-ar").wait_for(state="visible", timeout=STEP_MS)
+    page.evaluate("t => window.__xrtest.setHeadset([0, 1.6, 0.35], [t.x, t.y, t.z])", table)
+    page.click("#enter-ar")
+    wait_ar(page, "s.inSession")
+    page.evaluate("() => window.__xrtest.waitFrames(3)")
+    target = [table["x"] + 0.1, table["y"], table["z"] + 0.1]
+    page.evaluate("([f, t]) => window.__xrtest.aim('right', f, t)", [[0.2, 1.2, 0.1], target])
+    page.evaluate("() => window.__xrtest.waitFrames(3)")
+    page.evaluate("() => window.__xrtest.press('right', 'trigger')")
+    return wait_ar(page, "s.placed")
+
+
+def test_labels_and_controls_in_the_scene(browser, classroom_server, table_top):  # noqa: F811
+    if not INJECT.is_file():
+        unavailable("WebXR init script not built: run npm ci --prefix web_ar && npm run build --prefix web_ar")
+    server = classroom_server
+    session = server.create_session()
+    code, token = session["code"], session["control_token"]
+    control(server, code, token, action="step", step=1)  # "Where FDG goes": a label, a choice quiz, a time window
+    projection, projection_guard = guarded_page(browser, server.origin, viewport=(1000, 600), name="projection")
+    page, guard = guarded_page(browser, server.origin, viewport=(1000, 720), name="AR student")
+    try:
+        projection.goto(f"{server.url}/p/{code}")
+        wait_hook(projection, "c.joined && c.step === 1")
+        page.context.add_init_script(path=str(INJECT))
+        page.goto(f"{server.url}/j/{code}")
+        wait_hook(page, "c.joined && c.viewReady === 1 && c.hologram.loaded", LOAD_MS)
+        assert ui(page)["visible"] is False  # nothing in the scene before a session
+
+        state = enter_and_place(page, table_top)
+        assert state["placedBy"] == "hit-test"
+        u = wait_ui(page, "u.visible && u.labels.length === 1 && u.dock.captions")
+
+        # The label: on the bladder, beside the hologram, legible from the head.
+        label = u["labels"][0]
+        assert (label["structure"], label["text"]) == ("urinary_bladder", "Bladder contents")
+        box = page.evaluate("() => window.__xrtest.structureBox('urinary_bladder')")
+        assert all(lo - 1e-3 <= a <= hi + 1e-3 for a, lo, hi in zip(label["anchor"], box["min"], box["max"])), \
+            f"the leader line starts at {label['anchor']}, off the bladder {box}"
+        card = page.evaluate("() => window.__xrtest.objectInfo('arkit-label:urinary_bladder')")
+        assert card and card["visible"]
+        head = page.evaluate("() => window.__xrtest.headset()")
+        em = card["scale"][1] / LABEL_CARD_EM
+        distance = math.dist(head, card["position"])
+        angle = math.degrees(2 * math.atan(em / 2 / distance))
+        assert angle >= 1.0, f"label text {em * 1000:.1f} mm tall at {distance:.2f} m: {angle:.2f} degrees"
+        body = page.evaluate("() => window.__xrtest.structureBox('body')")
+        x, _, z = card["position"]
+        inside = body["min"][0] < x < body["max"][0] and body["min"][2] < z < body["max"][2]
+        assert not inside, "the label sits on the hologram instead of beside it"
+
+        # Captions and time in the dock.
+        assert u["dock"]["captions"].startswith("Where FDG goes")
+        assert "bladder" in u["dock"]["captions"]
+        assert re.fullmatch(r"[0-9.]+ min p\.i\.", u["dock"]["time"]), u["dock"]["time"]
+        assert {b["id"] for b in u["buttons"]} >= {"play", "follow", "size", "pose", "leave"}
+
+        # Play / Pause takes the time over (following stops); Follow gives it back.
+        assert hook(page, "c.timeline.following") is True
+        playing = hook(page, "c.timeline.playing")
+        press(page, "arkit-ui:play")
+        wait_hook(page, f"!c.timeline.following && c.timeline.playing === {str(not playing).lower()}")
+        assert ui(page)["pressed"] == ["play"]
+        wait_ui(page, "u.buttons.some(b => b.id === 'follow' && !b.pressed)")
+        press(page, "arkit-ui:follow")
+        wait_hook(page, "c.timeline.following")
+        assert ar_state(page)["placed"] is True  # pressing buttons does not move the hologram
+
+        # The lecturer's multiple-choice quiz, answered in the scene.
+        control(server, code, token, action="open_quiz")
+        u = wait_ui(page, "u.dock.quiz && u.buttons.some(b => b.id === 'option:0')")
+        assert u["dock"]["quiz"].startswith("Which of these is an organ?")
+        assert [b["text"] for b in u["buttons"] if b["id"].startswith("option:")] == ["Liver", "Chair", "Lamp"]
+        press(page, "arkit-ui:option:0")
+        wait_ui(page, "u.buttons.some(b => b.id === 'option:0' && b.pressed)")
+        press(page, "arkit-ui:send")
+        wait_hook(page, "c.lastAck && c.lastAck.ok && JSON.stringify(c.answered.organ) === '[0]'", 10_000)
+        projection.wait_for_function("() => document.querySelector('#answers').dataset.answered === '1'",
+                                     timeout=10_000)
+        wait_ui(page, "u.dock.quiz.includes('Answer received')")
+
+        # Selecting the liver: its details in the dock, as on the page.
+        assert page.evaluate("() => window.__xrtest.aimAtStructure('liver', 'right')") is not None
+        page.evaluate("() => window.__xrtest.waitFrames(2)")
+        page.evaluate("() => window.__xrtest.press('right', 'trigger')")
+        u = wait_ui(page, "u.dock.info && u.dock.info.startsWith('Liver')")
+        assert "Digestive system" in u["dock"]["info"]
+        assert re.search(r"Liver: [0-9.]+ MBq, [0-9.]+ kBq/mL at [0-9.]+ min", u["dock"]["info"]), u["dock"]["info"]
+        assert hook(page, "c.selected") == "liver"
+
+        # The reveal: the result in the scene.
+        control(server, code, token, action="reveal")
+        u = wait_ui(page, "u.dock.quiz && u.dock.quiz.includes('(correct)')")
+        assert "Your answer: Liver (correct)" in u["dock"]["quiz"]
+
+        # Leaving with the in-scene button.
+        press(page, "arkit-ui:leave")
+        wait_ar(page, "!s.inSession")
+        assert ui(page)["visible"] is False
+        assert page.locator("#enter-ar").inner_text() == "View in AR"
+    finally:
+        page.context.close()
+        projection.context.close()
+    check_clean(guard, projection_guard)
+
+
+def test_see_through_display_lifts_the_colours(browser, classroom_server, tracer_lesson, table_top):  # noqa: F811
+    if not INJECT.is_file():
+        unavailable("WebXR init script not built: run npm ci --prefix web_ar && npm run build --prefix web_ar")
+    server = classroom_server
+    session = server.create_session("student-tracer")
+    page, guard = guarded_page(browser, server.origin, viewport=(1000, 720), name="see-through student")
+    try:
+        page.emulate_media(reduced_motion="reduce")  # settled frames for the pixels
+        page.context.add_init_script(script="window.__xrtestOptions = {blendMode: 'additive'}")
+        page.context.add_init_script(path=str(INJECT))
+        page.goto(f"{server.url}/j/{session['code']}")
+        wait_hook(page, "c.joined && c.viewReady === 0 && c.hologram.loaded", LOAD_MS)
+        assert hook(page, "c.hologram.look.lift") == 0
+        point = hook(page, "c.probe.screenPoint('liver')")
+        assert point, "no point of the view picks the liver"
+        plain = colour_at(page, point["x"], point["y"])
+        lift = page.evaluate("() => window.__arkitClass.probe.additive(true).lift")
+        assert 0.1 < lift < 0.5
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        lifted = colour_at(page, point["x"], point["y"])
+        expected = linear_to_srgb(lift + (1 - lift) * srgb_to_linear(plain))
+        assert np.abs(lifted - expected).max() < 4, f"lifted {lifted}, formula says {expected} (from {plain})"
+        assert page.evaluate("() => window.__arkitClass.probe.additive(false).lift") == 0
+
+        # In a session on the see-through headset the lift is on, and off again after it.
+        state = enter_and_place(page, table_top)
+        assert state["blendMode"] == "additive"
+        assert hook(page, "c.look().lift") == lift
+        page.evaluate("() => window.__xrtest.endSession()")
+        wait_ar(page, "!s.inSession")
+        assert hook(page, "c.look().lift") == 0
+    finally:
+        page.context.close()
+    check_clean(guard)
