@@ -186,3 +186,11 @@ def build_test_lesson(root: Path, lesson_id: str, text: str, **options) -> Path:
     folder.mkdir()
     (folder / "lesson.yaml").write_text(text, encoding="utf-8")
     return build_lesson(folder, root / "dist", cache_dir=root / "cache", **options).bundle
+
+
+def upload_lesson(server_url: str, bundle: Path, key: str) -> None:
+    """Upload a built bundle to a running server as its lecturer (``key``); 201 expected."""
+    request = urllib.request.Request(f"{server_url}/api/lessons", data=bundle.read_bytes(), method="POST", headers={
+        "Authorization": f"Bearer {key}", "Content-Type": "application/octet-stream"})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        assert r.status == 201, r.status

@@ -15,13 +15,12 @@ from __future__ import annotations
 import io
 import json
 import re
-import urllib.request
 import zipfile
 
 import numpy as np
 import pytest
 
-from tests.helpers import build_test_lesson, lesson_yaml
+from tests.helpers import build_test_lesson, lesson_yaml, upload_lesson
 from tests.web.classroom_server import (  # noqa: F401 (fixtures)
     KEY,
     classroom_bundle,
@@ -104,10 +103,7 @@ def tracer_lesson(tmp_path_factory, classroom_server):  # noqa: F811
     from arkit_py.scene.gltf import read_glb
 
     bundle = build_test_lesson(tmp_path_factory.mktemp("student-tracer"), "student-tracer", TRACER_LESSON)
-    request = urllib.request.Request(classroom_server.url + "/api/lessons", data=bundle.read_bytes(), method="POST",
-                                     headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/octet-stream"})
-    with urllib.request.urlopen(request, timeout=30) as r:
-        assert r.status == 201
+    upload_lesson(classroom_server.url, bundle, KEY)
     with zipfile.ZipFile(bundle) as z:
         lesson = json.loads(z.read("lesson.json"))
         gltf, _ = read_glb(z.read(lesson["holograms"]["body"]["assets"]["glb"]["path"]))

@@ -13,6 +13,8 @@ and, with the controller alone:
 - answers the lecturer's multiple-choice quiz by pressing an option and "Send answer" (the
   server's ack arrives and the projection counts it), then sees the result after the reveal;
 - selects the liver and reads its details ("Liver: x MBq, y kBq/mL at n min");
+- types a numeric answer on the in-scene keypad with its unit, and answers an order quiz by
+  pressing one item, selecting the next on the hologram and pressing the last;
 - leaves AR with the in-scene button.
 
 On a see-through display (the emulated headset set to ``additive``) every colour is lifted
@@ -26,13 +28,25 @@ import math
 import re
 
 import numpy as np
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from tests.helpers import build_test_lesson, lesson_yaml, upload_lesson
 from tests.web.classroom_server import (  # noqa: F401 (fixtures)
+    KEY,
     classroom_bundle,
     classroom_server,
     guarded_page,
 )
-from tests.web.test_join_ar import INJECT, LOAD_MS, STEP_MS, ar_state, table_top, wait_ar  # noqa: F401 (fixture)
+from tests.web.conftest import unavailable
+from tests.web.test_join_ar import (  # noqa: F401 (fixture)
+    INJECT,
+    LOAD_MS,
+    STEP_MS,
+    ar_state,
+    table_top,
+    wait_ar,
+)
 from tests.web.test_student_view import (  # noqa: F401 (fixture)
     check_clean,
     colour_at,
@@ -41,10 +55,33 @@ from tests.web.test_student_view import (  # noqa: F401 (fixture)
     tracer_lesson,
     wait_hook,
 )
-from tests.web.conftest import unavailable
 
 UI = "window.__arkitXRUI"
+
+# The two quiz kinds a headset cannot type into a page for: a number with its unit, and an order.
+QUIZ_LESSON = lesson_yaml("xr-quizzes", "Quizzes in AR", "A number and an order, answered in the scene.", """
+holograms:
+  body: {source: "phantom:mird-adult?voxel=8", usdz: false}
+steps:
+  - title: How much
+    hologram: body
+    narration: Ten millicuries.
+    quiz: {id: how-much, kind: numeric, prompt: "10 mCi in MBq?", answer: 370 MBq, tolerance: 1 %}
+  - title: Top to bottom
+    hologram: body
+    narration: From the head down.
+    visible: [body, brain, heart, liver]
+    translucent: [body]
+    quiz: {id: top-down, kind: order, prompt: Top to bottom, answer: [brain, heart, liver]}
+""")
 LABEL_CARD_EM = 1.6  # a label card is 1.6 times its font size tall (xr_ui.js Label)
+
+
+@pytest.fixture(scope="module")
+def quiz_lesson(tmp_path_factory, classroom_server):  # noqa: F811
+    bundle = build_test_lesson(tmp_path_factory.mktemp("xr-quizzes"), "xr-quizzes", QUIZ_LESSON)
+    upload_lesson(classroom_server.url, bundle, KEY)
+    return "xr-quizzes"
 
 
 def ui(page) -> dict:
@@ -54,7 +91,7 @@ def ui(page) -> dict:
 def wait_ui(page, condition: str, timeout: float = STEP_MS) -> dict:
     try:
         page.wait_for_function(f"() => {{ const u = {UI}; return !!u && Boolean({condition}); }}", timeout=timeout)
-    except Exception:
+    except PlaywrightTimeout:
         raise AssertionError(f"in-scene UI never had {condition}: {ui(page)}") from None
     return ui(page)
 
@@ -214,6 +251,57 @@ def test_see_through_display_lifts_the_colours(browser, classroom_server, tracer
         page.evaluate("() => window.__xrtest.endSession()")
         wait_ar(page, "!s.inSession")
         assert hook(page, "c.look().lift") == 0
+    finally:
+        page.context.close()
+    check_clean(guard)
+
+
+def test_numeric_and_order_quizzes_in_the_scene(browser, classroom_server, quiz_lesson, table_top):  # noqa: F811
+    if not INJECT.is_file():
+        unavailable("WebXR init script not built: run npm ci --prefix web_ar && npm run build --prefix web_ar")
+    server = classroom_server
+    session = server.create_session(quiz_lesson)
+    code, token = session["code"], session["control_token"]
+    page, guard = guarded_page(browser, server.origin, viewport=(1000, 720), name="AR quiz student")
+    try:
+        page.context.add_init_script(path=str(INJECT))
+        page.goto(f"{server.url}/j/{code}")
+        wait_hook(page, "c.joined && c.viewReady === 0 && c.hologram.loaded", LOAD_MS)
+        enter_and_place(page, table_top)
+        wait_ui(page, "u.visible")
+
+        # A number with its unit on the keypad.
+        control(server, code, token, action="open_quiz")
+        wait_ui(page, "u.buttons.some(b => b.id === 'key:7')")
+        for key in ("3", "7", "7", "back", "0", "unit:MBq"):
+            press(page, f"arkit-ui:key:{key}")
+        u = wait_ui(page, "u.dock.quiz.includes('Your answer: 370 MBq')")
+        assert [b["pressed"] for b in u["buttons"] if b["id"] == "key:unit:MBq"] == [True]
+        press(page, "arkit-ui:send")
+        wait_hook(page, "c.lastAck && c.lastAck.ok && c.answered['how-much'] === '370 MBq'", 10_000)
+        control(server, code, token, action="reveal")
+        # (numeric answers are graded by the server, with units: the page shows both values)
+        wait_ui(page, "u.dock.quiz.includes('Your answer: 370 MBq\\nAnswer: 370 MBq')")
+
+        # An order: a button, a select on the hologram, a button.
+        control(server, code, token, action="step", step=1)
+        wait_hook(page, "c.viewReady === 1")
+        control(server, code, token, action="open_quiz")
+        u = wait_ui(page, "u.buttons.filter(b => b.id.startsWith('option:')).length === 3")
+        items = {b["text"]: b["id"] for b in u["buttons"] if b["id"].startswith("option:")}
+        assert set(items) == {"Brain", "Heart", "Liver"}
+        press(page, f"arkit-ui:{items['Brain']}")
+        wait_ui(page, "u.dock.quiz.includes('Your order: Brain')")
+        assert page.evaluate("() => window.__xrtest.aimAtStructure('heart', 'right')") is not None
+        page.evaluate("() => window.__xrtest.waitFrames(2)")
+        page.evaluate("() => window.__xrtest.press('right', 'trigger')")
+        wait_ui(page, "u.dock.quiz.includes('Your order: Brain → Heart')")
+        press(page, f"arkit-ui:{items['Liver']}")
+        press(page, "arkit-ui:send")
+        wait_hook(page, "c.lastAck && c.lastAck.ok && JSON.stringify(c.answered['top-down']) === "
+                        "JSON.stringify(['brain', 'heart', 'liver'])", 10_000)
+        control(server, code, token, action="reveal")
+        wait_ui(page, "u.dock.quiz.includes('(correct)')")
     finally:
         page.context.close()
     check_clean(guard)

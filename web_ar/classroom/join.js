@@ -65,8 +65,6 @@ hooks.hologram = viewer.info;
 // In a session the page's controls are drawn into the scene (xr_ui.js): labels, captions,
 // the time with play and follow, the selection's details, the quiz, size, pose and leave.
 let ar = null;
-let xrChoice = null; // {quiz, chosen: Set} a multiple-choice answer being made in AR
-let xrFeedback = '';
 const xrui = new XRUI({ onAction: (id) => xrAction(id) });
 
 function setupAR() {
@@ -123,26 +121,70 @@ function xrAction(id) {
   else if (id === 'pose') ar.setPose(ar.state.pose === 'supine' ? 'upright' : 'supine');
   else if (id === 'leave') ar.exit();
   else if (id === 'info-close') select(null);
-  else if (id.startsWith('option:') && xrChoice) {
-    const i = Number(id.slice(7));
-    if (xrChoice.chosen.has(i)) xrChoice.chosen.delete(i);
-    else xrChoice.chosen.add(i);
-    xrFeedback = '';
-    updateXRQuiz();
-  } else if (id === 'send' && xrChoice) {
-    sendXRChoice();
-  }
+  else if (id === 'decay') setDecayCorrected(!decayCorrected);
+  else if (xrAnswer && id === 'send') sendXRAnswer();
+  else if (xrAnswer) editXRAnswer(id);
   hooks.xrActions = [...(hooks.xrActions || []), id];
 }
 
-async function sendXRChoice() {
-  const { quiz, chosen } = xrChoice;
-  if (!chosen.size) {
-    xrFeedback = 'Choose an answer first.';
+// An answer being made in AR: {quiz, chosen: Set (choice), order: [names], text (numeric)}.
+let xrAnswer = null;
+let xrFeedback = '';
+// The keypad's units: what nuclear-medicine questions are asked in (the server converts).
+const XR_UNITS = ['MBq', 'GBq', 'mCi', 'kBq/mL', 'min', 'h', 'd', 'mSv', 'mGy', '%'];
+
+function editXRAnswer(id) {
+  const a = xrAnswer;
+  const quiz = a.quiz;
+  if (id.startsWith('option:') && quiz.kind === 'choice') {
+    const i = Number(id.slice(7));
+    if (a.chosen.has(i)) a.chosen.delete(i);
+    else a.chosen.add(i);
+  } else if (id.startsWith('option:') && quiz.kind === 'order') {
+    const name = (quiz.items || [])[Number(id.slice(7))];
+    if (name && !a.order.includes(name)) a.order.push(name);
+  } else if (id === 'order-reset') {
+    a.order = [];
+  } else if (id.startsWith('key:')) {
+    const key = id.slice(4);
+    const [number, unit] = splitNumeric(a.text);
+    if (key === 'back') a.text = unit ? number : number.slice(0, -1);
+    else if (key === 'clear') a.text = '';
+    else if (key.startsWith('unit:')) a.text = number ? `${number} ${key.slice(5)}` : '';
+    else if (/^[0-9.]$/.test(key) && !(key === '.' && number.includes('.')) && number.length < 12) {
+      a.text = `${number}${key}${unit ? ` ${unit}` : ''}`;
+    }
+  } else {
+    return;
+  }
+  xrFeedback = '';
+  updateXRQuiz();
+}
+
+/** "370 MBq" -> ['370', 'MBq']; "37" -> ['37', '']. */
+function splitNumeric(text) {
+  const m = /^([0-9.]*)\s*(.*)$/.exec(text || '');
+  return [m[1], m[2]];
+}
+
+/** The answer being made, as the server takes it, or null while incomplete. */
+function xrValue() {
+  const { quiz, chosen, order, text } = xrAnswer;
+  if (quiz.kind === 'choice') return chosen.size ? [...chosen].sort((a, b) => a - b) : null;
+  if (quiz.kind === 'order') return order.length === (quiz.items || []).length ? [...order] : null;
+  if (quiz.kind === 'numeric') return /[0-9]/.test(text) ? text.trim() : null;
+  return null;
+}
+
+async function sendXRAnswer() {
+  const quiz = xrAnswer.quiz;
+  const value = xrValue();
+  if (value === null) {
+    xrFeedback = quiz.kind === 'order' ? 'Put every item in order first.' : quiz.kind === 'numeric'
+      ? 'Type a number (and its unit) first.' : 'Choose an answer first.';
     updateXRQuiz();
     return;
   }
-  const value = [...chosen].sort((a, b) => a - b);
   xrFeedback = 'Sending…';
   updateXRQuiz();
   const ack = await live.emit('answer', { quiz: quiz.id, value });
@@ -158,6 +200,15 @@ async function sendXRChoice() {
   updateXRQuiz();
 }
 
+/** Structure ``name`` selected on the hologram while an order quiz is open in AR: next in line. */
+function xrOrderPick(name) {
+  if (!xrAnswer || xrAnswer.quiz.kind !== 'order' || !ar || !ar.state.inSession) return false;
+  const i = (xrAnswer.quiz.items || []).indexOf(name);
+  if (i < 0) return false;
+  editXRAnswer(`option:${i}`);
+  return true;
+}
+
 /** The quiz as the scene shows it (null: none). */
 function updateXRQuiz() {
   const q = state && state.quiz;
@@ -166,35 +217,67 @@ function updateXRQuiz() {
   const mine = quiz ? answers()[quiz.id] : undefined;
   if (!quiz || (!q.open && !q.revealed && mine === undefined)) {
     // Before the quiz opens the captions keep the space.
-    xrChoice = null;
+    xrAnswer = null;
     xrui.setQuiz(null);
     return;
   }
   const lines = [];
-  let options = null;
-  let send = null;
-  if (q.revealed) {
-    const right = mine === undefined ? null : matches(quiz, mine, q.answer);
-    lines.push(mine === undefined ? 'You did not answer this one.'
-      : `Your answer: ${answerText(quiz, mine)}${right === null ? '' : right ? ' (correct)' : ' (not right)'}`);
-    if (q.answer !== undefined && q.answer !== null) lines.push(`Answer: ${answerText(quiz, q.answer)}`);
-    if (quiz.explanation) lines.push(quiz.explanation);
-  } else if (!q.open) {
-    lines.push(`Your answer (${answerText(quiz, mine)}) was sent. The results come when your lecturer shows them.`);
-  } else if (quiz.kind === 'identify') {
-    lines.push('Select the structure on the hologram.');
-    if (mine !== undefined) lines.push(`Your answer: ${viewer.displayName(mine) || structureName(mine)} (sent)`);
-  } else if (quiz.kind === 'choice') {
-    if (!xrChoice || xrChoice.quiz !== quiz) xrChoice = { quiz, chosen: new Set(Array.isArray(mine) ? mine : []) };
-    options = (quiz.options || []).map((text, i) => ({ id: `option:${i}`, text, pressed: xrChoice.chosen.has(i) }));
-    send = 'Send answer';
-    lines.push('Choose one or more, then Send answer.');
-    if (xrFeedback) lines.push(xrFeedback);
-    else if (mine !== undefined) lines.push(`Sent: ${answerText(quiz, mine)}`);
-  } else {
-    lines.push('Answer this one on the page: press Leave AR.');
+  const rows = [];
+  const name = (n) => viewer.displayName(n) || structureName(n);
+  if (q.revealed || !q.open) {
+    xrAnswer = null;
+    if (q.revealed) {
+      const right = mine === undefined ? null : matches(quiz, mine, q.answer);
+      lines.push(mine === undefined ? 'You did not answer this one.'
+        : `Your answer: ${answerText(quiz, mine)}${right === null ? '' : right ? ' (correct)' : ' (not right)'}`);
+      if (q.answer !== undefined && q.answer !== null) lines.push(`Answer: ${answerText(quiz, q.answer)}`);
+      if (quiz.explanation) lines.push(quiz.explanation);
+    } else {
+      lines.push(`Your answer (${answerText(quiz, mine)}) was sent. The results come when your lecturer shows them.`);
+    }
+    xrui.setQuiz({ title: quiz.prompt, lines });
+    return;
   }
-  xrui.setQuiz({ title: quiz.prompt, lines, options, send });
+  if (quiz.kind === 'identify') {
+    xrAnswer = null;
+    lines.push('Select the structure on the hologram.');
+    if (mine !== undefined) lines.push(`Your answer: ${name(mine)} (sent)`);
+    xrui.setQuiz({ title: quiz.prompt, lines });
+    return;
+  }
+  if (!xrAnswer || xrAnswer.quiz !== quiz) {
+    xrAnswer = {
+      quiz, chosen: new Set(quiz.kind === 'choice' && Array.isArray(mine) ? mine : []),
+      order: quiz.kind === 'order' && Array.isArray(mine) ? [...mine] : [],
+      text: quiz.kind === 'numeric' && typeof mine === 'string' ? mine : '',
+    };
+  }
+  const a = xrAnswer;
+  if (quiz.kind === 'choice') {
+    lines.push('Choose one or more, then Send answer.');
+    rows.push(...(quiz.options || []).map((text, i) => [{ id: `option:${i}`, text, pressed: a.chosen.has(i) }]));
+  } else if (quiz.kind === 'order') {
+    lines.push('Press the items (or select them on the hologram) in order, then Send answer.');
+    lines.push(a.order.length ? `Your order: ${a.order.map(name).join(' → ')}` : 'Your order: none yet');
+    rows.push(...(quiz.items || []).map((n, i) => {
+      const at = a.order.indexOf(n);
+      return [{ id: `option:${i}`, text: at < 0 ? name(n) : `${at + 1}. ${name(n)}`, pressed: at >= 0 }];
+    }));
+    rows.push([{ id: 'order-reset', text: 'Start over' }]);
+  } else if (quiz.kind === 'numeric') {
+    lines.push(`Your answer: ${a.text || '…'}`);
+    const key = (k, text = k) => ({ id: `key:${k}`, text });
+    rows.push([key('7'), key('8'), key('9'), key('back', '⌫')], [key('4'), key('5'), key('6'), key('clear', 'Clear')],
+      [key('1'), key('2'), key('3'), key('0')], [key('.'),
+        ...XR_UNITS.slice(0, 3).map((u) => ({ ...key(`unit:${u}`, u), pressed: splitNumeric(a.text)[1] === u }))]);
+    for (let i = 3; i < XR_UNITS.length; i += 4) {
+      rows.push(XR_UNITS.slice(i, i + 4).map((u) => ({ ...key(`unit:${u}`, u), pressed: splitNumeric(a.text)[1] === u })));
+    }
+  }
+  if (xrFeedback) lines.push(xrFeedback);
+  else if (mine !== undefined) lines.push(`Sent: ${answerText(quiz, mine)}`);
+  rows.push([{ id: 'send', text: 'Send answer' }]);
+  xrui.setQuiz({ title: quiz.prompt, lines, rows });
 }
 
 setupAR();
@@ -344,8 +427,9 @@ function renderCaptions(step) {
 /** The narration as plain text, a paragraph a line, for the captions drawn in AR. */
 function updateXRCaptions(step) {
   const box = $('captions');
-  const blocks = [...box.children].map((el) => el.textContent.trim()).filter(Boolean);
-  const text = blocks.length ? blocks.join('\n') : box.textContent.trim();
+  const plain = (el) => el.textContent.replace(/\s+/g, ' ').trim(); // source line breaks are not breaks
+  const blocks = [...box.children].map(plain).filter(Boolean);
+  const text = blocks.length ? blocks.join('\n') : plain(box);
   xrui.setCaptions(step.title || '', captionsOn ? text : '');
 }
 
@@ -390,6 +474,7 @@ function renderStructures(step, holo, loaded) {
 function pick(name, how) {
   select(name);
   if (!name) return;
+  if (how === 'tap' && xrOrderPick(name)) return; // an order being built in AR
   // An open identify quiz: the tap is the answer (it can be changed until the quiz closes).
   const form = $('quiz').querySelector('form.kind-identify');
   if (form && state && state.quiz && state.quiz.open && (how === 'tap' || how === 'keyboard')) {
@@ -409,6 +494,15 @@ function select(name) {
   for (const button of $('structure-list').querySelectorAll('button[data-structure]')) {
     button.setAttribute('aria-pressed', String(button.dataset.structure === selected));
   }
+  renderInfo(true);
+}
+
+/** The "Decay-corrected" choice (the page's checkbox and the button in AR), remembered. */
+function setDecayCorrected(on) {
+  decayCorrected = Boolean(on);
+  store.set('arkit:decay-corrected', decayCorrected ? '1' : '0');
+  const box = document.getElementById('decay-toggle');
+  if (box) box.checked = decayCorrected;
   renderInfo(true);
 }
 
@@ -443,11 +537,7 @@ function renderInfo(announce) {
       h('input', {
         type: 'checkbox', id: 'decay-toggle', checked: decayCorrected && canCorrect, disabled: !canCorrect,
         on: {
-          change: (event) => {
-            decayCorrected = event.target.checked;
-            store.set('arkit:decay-corrected', decayCorrected ? '1' : '0');
-            renderInfo(true);
-          },
+          change: (event) => setDecayCorrected(event.target.checked),
         },
       }), h('span', { text: 'Decay-corrected' })) : null;
     fill(box,
@@ -471,7 +561,12 @@ function renderInfo(announce) {
   infoParts.note.textContent = text.note;
   infoParts.note.hidden = !text.note;
   hooks.info = { structure: s.name, ...text, facts };
-  xrui.setInfo({ title: s.display, lines: [systemText(s.system), legend ? text.headline : '', text.coloured].filter(Boolean) });
+  xrui.setInfo({
+    title: s.display,
+    lines: [systemText(s.system), legend ? text.headline : '', text.coloured].filter(Boolean),
+    rows: legend && facts.hasTracer && canCorrect
+      ? [[{ id: 'decay', text: decayCorrected ? 'Decay-corrected' : 'Physical values', pressed: decayCorrected }]] : [],
+  });
   if (announce) $('announce').textContent = legend ? text.headline : `${s.display}, ${systemText(s.system)}`;
 }
 

@@ -34,7 +34,6 @@ const viewer = new HologramView($('viewport'), {
 });
 hooks.hologram = viewer.info;
 // Not operable here (the lecturer drives it): an image with its name for screen readers.
-if (viewer.renderer) viewer.renderer.domElement.setAttribute('role', 'img');
 
 function renderParticipants() {
   const n = presence !== null ? presence : state ? state.participants : null;

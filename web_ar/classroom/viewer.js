@@ -121,6 +121,7 @@ export class HologramView {
     r.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
     const canvas = r.domElement;
     canvas.setAttribute('aria-label', label);
+    if (!interactive) canvas.setAttribute('role', 'img'); // a picture to screen readers
     container.prepend(canvas);
     this.labels = new LabelLayer(container);
     canvas.addEventListener('webglcontextlost', (event) => {

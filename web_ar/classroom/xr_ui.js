@@ -13,8 +13,9 @@
 //   across a room), drawn over the hologram.
 // - The dock, beside the hologram and turned to the viewer: the narration as captions (paged),
 //   the time readout with play / pause and "Follow the lecturer", the selected structure's
-//   details ("Liver: 4.2 MBq, 2.3 kBq/mL at 60 min"), the quiz (multiple choice answered by
-//   pressing options; identify by selecting on the hologram), and size / pose / leave. Its
+//   details ("Liver: 4.2 MBq, 2.3 kBq/mL at 60 min", decay-corrected on request), the quiz
+//   (the page's rows of buttons: options, an order built by pressing or selecting, a keypad
+//   with units; identify by selecting on the hologram), and size / pose / leave. Its
 //   body text keeps about DOCK_EM_DEG of visual angle at the viewer's distance.
 // - Light text on a dark, slightly transparent card: on an additive display (HoloLens)
 //   the dark card is see-through and the text stays.
@@ -234,7 +235,7 @@ class Label {
 
 export class XRUI {
   /** ``onAction(id)``: a button was pressed (ids: play, follow, size, pose, leave,
-   * captions-prev, captions-next, info-close, send, option:<i>, plus any given in setQuiz). */
+   * captions-prev, captions-next, info-close, and those given in setInfo / setQuiz rows). */
   constructor({ onAction = () => {}, exposeGlobal = true } = {}) {
     this.onAction = onAction;
     this.root = new THREE.Group();
@@ -300,7 +301,8 @@ export class XRUI {
     this.dirty = true;
   }
 
-  /** The selected structure: {title, lines} or null. */
+  /** The selected structure: {title, lines, rows?} or null (rows: as in setQuiz; a
+   * "Close details" button is added). */
   setInfo(info) {
     const key = info ? JSON.stringify(info) : null;
     if ((this.content.info && this.content.info.key) === key) return;
@@ -308,7 +310,8 @@ export class XRUI {
     this.dirty = true;
   }
 
-  /** The quiz: {title, lines, options?: [{id, text, pressed}], send?: text} or null. */
+  /** The quiz: {title, lines, rows?: [[{id, text, pressed}]]} or null; each row's buttons
+   * share the dock's width (options one a row, a keypad three or four a row). */
   setQuiz(quiz) {
     const key = quiz ? JSON.stringify(quiz) : null;
     if ((this.content.quiz && this.content.quiz.key) === key) return;
@@ -341,6 +344,7 @@ export class XRUI {
     const row = (items) => {
       // items: [[id, text, pressed, width]] side by side
       let x = 0;
+      for (const [id] of items) if (used.has(id)) throw new Error(`two in-scene buttons called ${id}`);
       let h = 0;
       for (const [id, text, pressed, width] of items) {
         const b = this.button(id);
@@ -357,13 +361,18 @@ export class XRUI {
       put(c.mesh, c.w / 2, c.h);
       y += c.h + GAP;
     };
+    const rows = (list) => {
+      for (const r of list || []) {
+        const w = Math.floor((DOCK_PX - (r.length - 1) * GAP) / r.length);
+        row(r.map((b) => [b.id, b.text, Boolean(b.pressed), w]));
+      }
+    };
     const { captions, page, time, info, quiz, controls } = this.content;
     const dock = { captions: null, time: null, info: null, quiz: null, pages: 0, page: 0 };
     if (quiz) {
       card(this.cards.quiz, quiz.title, quiz.lines || [], { accent: true });
       dock.quiz = this.cards.quiz.text;
-      for (const o of quiz.options || []) row([[o.id, o.text, Boolean(o.pressed), DOCK_PX]]);
-      if (quiz.send) row([['send', quiz.send, false, DOCK_PX]]);
+      rows(quiz.rows);
     } else if (captions) {
       const ctx = this.cards.captions.ctx;
       ctx.font = `${BODY_PX}px ${FONT}`;
@@ -382,7 +391,7 @@ export class XRUI {
     if (info) {
       card(this.cards.info, info.title, info.lines || []);
       dock.info = this.cards.info.text;
-      row([['info-close', 'Close details', false, DOCK_PX]]);
+      rows([...(info.rows || []), [{ id: 'info-close', text: 'Close details' }]]);
     }
     if (time) {
       const third = Math.floor((DOCK_PX - 2 * GAP) / 3);
