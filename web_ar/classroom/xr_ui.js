@@ -33,7 +33,7 @@ const LABEL_PX = 40;
 const LINE = 1.3; // line height, em
 const PAD = 18; // px inside a card
 const GAP = 10; // px between cards / buttons
-const DOCK_PX = 620; // the dock's width
+const DOCK_PX = 660; // the dock's width
 const CAPTION_LINES = 6; // per page
 export const LABEL_EM_DEG = 1.2; // a label's font size as seen by the viewer
 export const DOCK_EM_DEG = 1.0; // the dock's body text, at the viewer's distance
@@ -137,7 +137,10 @@ class Button extends Card {
 
   redraw() {
     const { text, pressed, hovered, width } = this;
-    const height = Math.round(BODY_PX * 2.1);
+    // A long option wraps (a choice can be a sentence); a short one is a single line.
+    this.ctx.font = `600 ${BODY_PX}px ${FONT}`;
+    const lines = wrapText(this.ctx, text, width - PAD);
+    const height = Math.round(Math.max(BODY_PX * 2.1, lines.length * BODY_PX * LINE + BODY_PX));
     this.draw(`${text}|${pressed}|${hovered}|${width}`, width, height, (ctx, w, h) => {
       roundRect(ctx, 2, 2, w - 4, h - 4, 16, pressed ? COLOURS.pressed : hovered ? COLOURS.hover : COLOURS.button);
       if (hovered) {
@@ -149,7 +152,8 @@ class Button extends Card {
       ctx.font = `600 ${BODY_PX}px ${FONT}`;
       ctx.textAlign = 'center';
       ctx.textBaseline = 'middle';
-      ctx.fillText(text, w / 2, h / 2, w - 2 * PAD);
+      const top = h / 2 - ((lines.length - 1) * BODY_PX * LINE) / 2;
+      lines.forEach((line, i) => ctx.fillText(line, w / 2, top + i * BODY_PX * LINE, w - PAD));
     });
   }
 }
@@ -394,15 +398,16 @@ export class XRUI {
       rows([...(info.rows || []), [{ id: 'info-close', text: 'Close details' }]]);
     }
     if (time) {
-      const third = Math.floor((DOCK_PX - 2 * GAP) / 3);
-      this.cards.time.set(null, [time.readout], { width: third });
-      put(this.cards.time.mesh, third / 2, this.cards.time.h);
+      const readout = Math.floor(DOCK_PX * 0.38); // "118.5 min p.i." on one line
+      const third = Math.floor((DOCK_PX - readout - 2 * GAP) / 2);
+      this.cards.time.set(null, [time.readout], { width: readout });
+      put(this.cards.time.mesh, readout / 2, this.cards.time.h);
       const b1 = this.button('play');
       b1.set(time.playing ? 'Pause' : 'Play', { pressed: false, width: third });
-      put(b1.mesh, third + GAP + third / 2, b1.h);
+      put(b1.mesh, readout + GAP + third / 2, b1.h);
       const b2 = this.button('follow');
       b2.set(time.following ? 'Following' : 'Follow', { pressed: time.following, width: third });
-      put(b2.mesh, 2 * (third + GAP) + third / 2, b2.h);
+      put(b2.mesh, readout + GAP + third + GAP + third / 2, b2.h);
       used.add('play').add('follow');
       y += Math.max(this.cards.time.h, b1.h) + GAP;
       dock.time = time.readout;
