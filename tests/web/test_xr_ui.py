@@ -305,3 +305,41 @@ def test_numeric_and_order_quizzes_in_the_scene(browser, classroom_server, quiz_
     finally:
         page.context.close()
     check_clean(guard)
+
+
+def test_self_paced_lesson_in_ar(browser, classroom_server, table_top):  # noqa: F811
+    """Alone, without a session: /lessons/<id> in AR, stepping with the in-scene buttons and
+    answering the identify quiz by selecting the liver."""
+    if not INJECT.is_file():
+        unavailable("WebXR init script not built: run npm ci --prefix web_ar && npm run build --prefix web_ar")
+    server = classroom_server
+    page, guard = guarded_page(browser, server.origin, viewport=(1000, 720), name="self-paced AR student")
+    try:
+        page.context.add_init_script(path=str(INJECT))
+        page.goto(f"{server.url}/lessons/class-web")
+        wait_hook(page, "c.ready && c.step === 0 && c.hologram.loaded", LOAD_MS)
+        enter_and_place(page, table_top)
+        u = wait_ui(page, "u.visible && u.dock.nav === '1/3' && u.dock.captions")
+        assert u["dock"]["captions"].startswith("Welcome")
+        assert "follow" not in {b["id"] for b in u["buttons"]}  # no lecturer to follow
+
+        press(page, "arkit-ui:step-next")
+        wait_hook(page, "c.step === 1")
+        u = wait_ui(page, "u.dock.nav === '2/3' && u.labels.length === 1")
+        assert u["dock"]["captions"].startswith("Where FDG goes")
+        press(page, "arkit-ui:step-next")
+        wait_hook(page, "c.step === 2 && c.hologram.loaded")
+        u = wait_ui(page, "u.dock.quiz && u.dock.quiz.startsWith('Tap the liver.')")
+        assert "Select the structure on the hologram." in u["dock"]["quiz"]
+
+        page.evaluate("() => window.__xrtest.waitFrames(5)")
+        assert page.evaluate("() => window.__xrtest.aimAtStructure('liver', 'right')") is not None
+        page.evaluate("() => window.__xrtest.waitFrames(2)")
+        page.evaluate("() => window.__xrtest.press('right', 'trigger')")
+        wait_hook(page, "c.answered['find-liver'] === 'liver'")
+        wait_ui(page, "u.dock.quiz.includes('Submitted: Liver')")
+        press(page, "arkit-ui:step-prev")
+        wait_hook(page, "c.step === 1")
+    finally:
+        page.context.close()
+    check_clean(guard)

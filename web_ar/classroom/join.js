@@ -18,8 +18,8 @@ import { answerText, distributionView, matches, quizForm } from './quiz.js';
 import { Timeline, readout } from './timeline.js';
 import { canDecayCorrect, describeFacts, structureFacts, systemText } from './tracer.js';
 import { HologramView } from './viewer.js';
-import { createAR } from './ar.js';
 import { XRUI } from './xr_ui.js';
+import { narrationText, setupXR, sharedXRAction, updateQuickLook } from './xr_page.js';
 import { lookState, setAdditive } from '../lib/look.js';
 
 const code = document.body.dataset.code;
@@ -52,9 +52,6 @@ const viewer = new HologramView($('viewport'), {
   },
   onPick: (name, _display, how) => pick(name, how),
   time: () => timeline.now(),
-  onLoaded: (view) => {
-    if (ar && view.current) ar.setHologram(view.current.root);
-  },
   onLabels: (labels) => xrui.setLabels(labels),
 });
 hooks.hologram = viewer.info;
@@ -67,47 +64,6 @@ hooks.hologram = viewer.info;
 let ar = null;
 const xrui = new XRUI({ onAction: (id) => xrAction(id) });
 
-function setupAR() {
-  if (!viewer.renderer || !navigator.xr) return;
-  let inSession = false;
-  ar = createAR({
-    renderer: viewer.renderer, scene: viewer.scene, camera: viewer.camera,
-    root: viewer.current ? viewer.current.root : null,
-    onSelect: (name) => pick(name, 'tap'),
-    onState: (s) => {
-      $('enter-ar').textContent = s.inSession ? 'Leave AR' : (s.mode === 'immersive-vr' ? 'View in 3D headset' : 'View in AR');
-      $('ar-size').hidden = $('ar-pose').hidden = !s.inSession;
-      $('ar-size').setAttribute('aria-pressed', String(s.lifeSize));
-      $('ar-pose').setAttribute('aria-pressed', String(s.pose === 'supine'));
-      if (s.error) showStatus(`AR could not start: ${s.error}`, 'error');
-      // A see-through display shows black as transparent: lift the colours there.
-      setAdditive(s.inSession && s.blendMode === 'additive');
-      xrui.setControls({ lifeSize: s.lifeSize, pose: s.pose });
-      if (s.inSession !== inSession) {
-        inSession = s.inSession;
-        // The lecturer's pointer is in the hologram's frame: it goes where the hologram goes.
-        (inSession ? ar.hologramGroup : viewer.scene).add(viewer.pointer);
-        viewer.invalidate();
-      }
-    },
-    options: { intercept: (ray) => xrui.intercept(ray) },
-  });
-  xrui.attach(ar);
-  viewer.scene.add(xrui.root);
-  viewer.addFrameCallback((t, frame) => {
-    ar.update(t, frame);
-    if (ar.state.inSession) updateXRTime();
-    xrui.update(viewer.renderer.xr.getCamera()); // hides itself outside a session
-  });
-  ar.ready.then(() => {
-    if (!ar.state.supported) return;
-    $('enter-ar').hidden = false;
-    $('enter-ar').addEventListener('click', () => (ar.state.inSession ? ar.exit() : ar.enter()));
-    $('ar-size').addEventListener('click', () => ar.setLifeSize(!ar.state.lifeSize));
-    $('ar-pose').addEventListener('click', () => ar.setPose(ar.state.pose === 'supine' ? 'upright' : 'supine'));
-  });
-}
-
 function updateXRTime() {
   const shown = !$('timeline').hidden;
   xrui.setTime(shown ? readout(timeline.now()) : null, timeline.playing(), timeline.following);
@@ -115,11 +71,10 @@ function updateXRTime() {
 
 /** A button pressed in the scene. */
 function xrAction(id) {
-  if (id === 'play') timeline.togglePlay();
+  if (sharedXRAction(ar, id)) {
+    // size, pose, leave
+  } else if (id === 'play') timeline.togglePlay();
   else if (id === 'follow') timeline.follow(!timeline.following);
-  else if (id === 'size') ar.setLifeSize(!ar.state.lifeSize);
-  else if (id === 'pose') ar.setPose(ar.state.pose === 'supine' ? 'upright' : 'supine');
-  else if (id === 'leave') ar.exit();
   else if (id === 'info-close') select(null);
   else if (id === 'decay') setDecayCorrected(!decayCorrected);
   else if (xrAnswer && id === 'send') sendXRAnswer();
@@ -280,19 +235,7 @@ function updateXRQuiz() {
   xrui.setQuiz({ title: quiz.prompt, lines, rows });
 }
 
-setupAR();
-
-function updateQuickLook(holo) {
-  const link = $('quick-look');
-  const usdz = holo && holo.assets && holo.assets.usdz;
-  const supported = document.createElement('a').relList.supports('ar');
-  link.hidden = !(supported && usdz);
-  if (!link.hidden) {
-    link.href = `/${usdz.path}`;
-    $('ar-note').hidden = false;
-    $('ar-note').textContent = 'Quick Look shows the hologram and its uptake on your desk; the lesson steps and the lecturer sync stay on this page.';
-  }
-}
+ar = setupXR(viewer, xrui, { onSelect: (name) => pick(name, 'tap'), onFrame: updateXRTime });
 
 const timeline = new Timeline($('timeline'), {
   serverNow: () => (live ? live.clock.now() : Date.now()),
@@ -392,7 +335,8 @@ function showStepView() {
   const step = lesson.steps[index] || {};
   const holo = lesson.holograms[stepHologram(lesson, step)] || {};
   const legend = holo.legend || null;
-  updateQuickLook(holo);
+  updateQuickLook(holo, 'Quick Look shows the hologram and its uptake on your desk; the lesson steps and the ' +
+    'lecturer sync stay on this page.');
   renderCaptions(step);
   const time = step.time || {};
   const until = parseDuration(holo.until);
@@ -424,13 +368,9 @@ function renderCaptions(step) {
   updateXRCaptions(step);
 }
 
-/** The narration as plain text, a paragraph a line, for the captions drawn in AR. */
+/** The narration as the captions drawn in AR. */
 function updateXRCaptions(step) {
-  const box = $('captions');
-  const plain = (el) => el.textContent.replace(/\s+/g, ' ').trim(); // source line breaks are not breaks
-  const blocks = [...box.children].map(plain).filter(Boolean);
-  const text = blocks.length ? blocks.join('\n') : plain(box);
-  xrui.setCaptions(step.title || '', captionsOn ? text : '');
+  xrui.setCaptions(step.title || '', captionsOn ? narrationText(step.narration_html) : '');
 }
 
 function wireCaptions() {

@@ -1,13 +1,18 @@
 // Self-paced page (/lessons/<id>): the lesson alone, step by step, with the hologram and
 // its tracer time played locally. Quizzes are answered here only: this page has no
 // answers to grade against (the server never sends them), so an answer is "submitted".
+// In AR (xr_page.js) the scene carries the captions, the time with Play, Previous / Next,
+// size, pose and leave; an identify quiz is answered by selecting the structure there.
 
 import {
   $, api, formatTime, h, hooks, isTyping, parseDuration, playbackTime, renderStep, showStatus, stepHologram,
   stepStructures, stepWindow, store,
 } from './common.js';
 import { answerText, quizForm } from './quiz.js';
+import { readout } from './timeline.js';
 import { HologramView } from './viewer.js';
+import { narrationText, setupXR, sharedXRAction, updateQuickLook } from './xr_page.js';
+import { XRUI } from './xr_ui.js';
 
 const lessonId = document.body.dataset.lesson;
 const answersKey = `arkit:self:${lessonId}`;
@@ -18,6 +23,7 @@ let index = 0;
 // Local playback in seconds after administration, extrapolated like the server's.
 let playback = { time_s: 0, playing: false, rate: 60, at_ms: Date.now() };
 
+const xrui = new XRUI({ onAction: (id) => xrAction(id) });
 const viewStatus = $('viewer-status');
 const viewer = new HologramView($('viewport'), {
   interactive: true,
@@ -27,16 +33,54 @@ const viewer = new HologramView($('viewport'), {
     viewStatus.hidden = !text;
     viewStatus.classList.toggle('error', Boolean(isError));
   },
-  onPick: (name, display) => {
-    $('picked').textContent = name ? `Selected: ${display}` : '';
-    viewer.setHighlight(name);
-    // An identify quiz: a tap in 3D chooses in the list as well.
-    const radio = name && document.querySelector(`#quiz input[type="radio"][value="${CSS.escape(name)}"]`);
-    if (radio) radio.checked = true;
-  },
-  time: () => playbackTime(playback, Date.now(), stepWindow(lesson && lesson.steps[index])),
+  onPick: (name, display) => picked(name, display, false),
+  onLabels: (labels) => xrui.setLabels(labels),
+  time: () => now(),
 });
 hooks.hologram = viewer.info;
+const ar = setupXR(viewer, xrui, {
+  onSelect: (name) => picked(name, name ? viewer.displayName(name) : null, true),
+  onFrame: () => xrui.setTime($('playback').hidden ? null : readout(now()), playback.playing, null),
+});
+
+/** Seconds after administration shown now. */
+function now() {
+  return playbackTime(playback, Date.now(), stepWindow(lesson && lesson.steps[index]));
+}
+
+/** A structure tapped in 3D or selected in AR: shown, and an identify quiz's choice (in AR,
+ * where the list is out of reach, it is submitted at once). */
+function picked(name, display, inAR) {
+  $('picked').textContent = name ? `Selected: ${display}` : '';
+  viewer.setHighlight(name);
+  const radio = name && document.querySelector(`#quiz input[type="radio"][value="${CSS.escape(name)}"]`);
+  if (radio) {
+    radio.checked = true;
+    if (inAR) radio.form.requestSubmit();
+  }
+}
+
+/** A button pressed in the scene. */
+function xrAction(id) {
+  if (sharedXRAction(ar, id)) return;
+  if (id === 'play') $('play').click();
+  else if (id === 'step-prev') show(index - 1);
+  else if (id === 'step-next') show(index + 1);
+}
+
+/** The step's quiz as the scene shows it. */
+function updateXRQuiz(step) {
+  const quiz = step.quiz;
+  if (!quiz) {
+    xrui.setQuiz(null);
+    return;
+  }
+  const mine = answers()[quiz.id];
+  const lines = quiz.kind === 'identify' ? ['Select the structure on the hologram.']
+    : ['Answer this one on the page: press Leave AR.'];
+  if (mine !== undefined) lines.push(`Submitted: ${answerText(quiz, mine)}`);
+  xrui.setQuiz({ title: quiz.prompt, lines, withCaptions: true }); // no lecturer to open it: both
+}
 
 function answers() {
   try {
@@ -62,6 +106,11 @@ function show(i) {
   renderPlayback();
   renderQuiz(step);
   viewer.showStep(lesson, index);
+  xrui.setCaptions(step.title || '', narrationText(step.narration_html));
+  xrui.setNav({ position: `${index + 1}/${lesson.steps.length}`, prev: index > 0, next: index < lesson.steps.length - 1 });
+  updateXRQuiz(step);
+  updateQuickLook(lesson.holograms[stepHologram(lesson, step)], 'Quick Look shows the hologram and its uptake on ' +
+    'your desk; the steps stay on this page.');
 }
 
 // ---------------------------------------------------------------------------- time
@@ -140,6 +189,7 @@ function renderQuiz(step) {
       all[quiz.id] = value;
       store.set(answersKey, JSON.stringify(all));
       hooks.answered = all;
+      updateXRQuiz(step);
       return { ok: true, message: `Submitted: ${answerText(quiz, value)}. This page cannot check answers; ask your lecturer or compare in class.` };
     },
   });

@@ -259,7 +259,7 @@ export class XRUI {
     };
     for (const c of Object.values(this.cards)) c.mesh.raycast = () => {};
     this.content = {
-      captions: null, page: 0, time: null, info: null, quiz: null, controls: { lifeSize: false, pose: 'upright' },
+      captions: null, page: 0, time: null, info: null, quiz: null, nav: null, controls: { lifeSize: false, pose: 'upright' },
     };
     this.ar = null;
     this.hovered = null;
@@ -297,7 +297,8 @@ export class XRUI {
     this.dirty = true;
   }
 
-  /** The time row: ``readout`` ("45 min p.i.") or null, ``playing``, ``following``. */
+  /** The time row: ``readout`` ("45 min p.i.") or null, ``playing``, ``following`` (null:
+   * no lecturer to follow, no Follow button). */
   setTime(readout, playing, following) {
     const t = this.content.time;
     if (t && t.readout === readout && t.playing === playing && t.following === following) return;
@@ -314,12 +315,22 @@ export class XRUI {
     this.dirty = true;
   }
 
-  /** The quiz: {title, lines, rows?: [[{id, text, pressed}]]} or null; each row's buttons
-   * share the dock's width (options one a row, a keypad three or four a row). */
+  /** The quiz: {title, lines, rows?: [[{id, text, pressed}]], withCaptions?} or null; each
+   * row's buttons share the dock's width (options one a row, a keypad three or four a row).
+   * It takes the captions' place unless ``withCaptions``. */
   setQuiz(quiz) {
     const key = quiz ? JSON.stringify(quiz) : null;
     if ((this.content.quiz && this.content.quiz.key) === key) return;
     this.content.quiz = quiz ? { ...quiz, key } : null;
+    this.dirty = true;
+  }
+
+  /** Step buttons for a page that moves through the lesson itself (self-paced):
+   * {position: 'Step 2 of 9', prev: bool, next: bool} or null. Ids step-prev, step-next. */
+  setNav(nav) {
+    const key = nav ? JSON.stringify(nav) : null;
+    if ((this.content.nav && this.content.nav.key) === key) return;
+    this.content.nav = nav ? { ...nav, key } : null;
     this.dirty = true;
   }
 
@@ -371,13 +382,14 @@ export class XRUI {
         row(r.map((b) => [b.id, b.text, Boolean(b.pressed), w]));
       }
     };
-    const { captions, page, time, info, quiz, controls } = this.content;
-    const dock = { captions: null, time: null, info: null, quiz: null, pages: 0, page: 0 };
-    if (quiz) {
-      card(this.cards.quiz, quiz.title, quiz.lines || [], { accent: true });
-      dock.quiz = this.cards.quiz.text;
-      rows(quiz.rows);
-    } else if (captions) {
+    const { captions, page, time, info, quiz, nav, controls } = this.content;
+    const dock = { captions: null, time: null, info: null, quiz: null, pages: 0, page: 0, nav: null };
+    if (nav) {
+      const half = Math.floor((DOCK_PX - GAP) / 2);
+      row([['step-prev', '◀ Previous', false, half], ['step-next', `Next ▶ (${nav.position})`, false, half]]);
+      dock.nav = nav.position;
+    }
+    if (captions && (!quiz || quiz.withCaptions)) {
       const ctx = this.cards.captions.ctx;
       ctx.font = `${BODY_PX}px ${FONT}`;
       const lines = wrapText(ctx, captions.text, DOCK_PX - 2 * PAD);
@@ -392,6 +404,11 @@ export class XRUI {
         row([['captions-prev', '◀ Back', false, half], ['captions-next', `More ▶ ${p + 1}/${pages}`, false, half]]);
       }
     }
+    if (quiz) {
+      card(this.cards.quiz, quiz.title, quiz.lines || [], { accent: true });
+      dock.quiz = this.cards.quiz.text;
+      rows(quiz.rows);
+    }
     if (info) {
       card(this.cards.info, info.title, info.lines || []);
       dock.info = this.cards.info.text;
@@ -399,16 +416,20 @@ export class XRUI {
     }
     if (time) {
       const readout = Math.floor(DOCK_PX * 0.38); // "118.5 min p.i." on one line
-      const third = Math.floor((DOCK_PX - readout - 2 * GAP) / 2);
+      const follow = time.following !== null;
+      const third = follow ? Math.floor((DOCK_PX - readout - 2 * GAP) / 2) : DOCK_PX - readout - GAP;
       this.cards.time.set(null, [time.readout], { width: readout });
       put(this.cards.time.mesh, readout / 2, this.cards.time.h);
       const b1 = this.button('play');
       b1.set(time.playing ? 'Pause' : 'Play', { pressed: false, width: third });
       put(b1.mesh, readout + GAP + third / 2, b1.h);
-      const b2 = this.button('follow');
-      b2.set(time.following ? 'Following' : 'Follow', { pressed: time.following, width: third });
-      put(b2.mesh, readout + GAP + third + GAP + third / 2, b2.h);
-      used.add('play').add('follow');
+      used.add('play');
+      if (follow) {
+        const b2 = this.button('follow');
+        b2.set(time.following ? 'Following' : 'Follow', { pressed: time.following, width: third });
+        put(b2.mesh, readout + GAP + third + GAP + third / 2, b2.h);
+        used.add('follow');
+      }
       y += Math.max(this.cards.time.h, b1.h) + GAP;
       dock.time = time.readout;
     }

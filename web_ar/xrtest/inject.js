@@ -54,11 +54,18 @@ if (origRAF) {
     });
   };
 }
-// Resolves after n session frames, or after ``ms`` when frames stop (the session ended).
-hooks.waitFrames = (n = 1, ms = 3000) => new Promise((resolve) => {
-  frameWaiters.push({ until: hooks.frames + n, resolve });
-  setTimeout(() => resolve(hooks.frames), ms);
-});
+// Resolves after n session frames, or when the session ends (no frames will come).
+hooks.waitFrames = (n = 1) => new Promise((resolve) => frameWaiters.push({ until: hooks.frames + n, resolve }));
+const origEnd = XRSession.prototype.end;
+if (origEnd) {
+  XRSession.prototype.end = function (...args) {
+    const ended = origEnd.apply(this, args);
+    const waiting = frameWaiters;
+    frameWaiters = [];
+    waiting.forEach((w) => w.resolve(hooks.frames));
+    return ended;
+  };
+}
 
 const v3 = (a) => new THREE.Vector3(...a);
 function setPose(target, from, to) {
@@ -140,7 +147,9 @@ hooks.aimAtStructure = (name, hand = 'right', distance = 0.35) => {
     const from = centre.clone().addScaledVector(d, distance);
     raycaster.set(from, d.clone().negate());
     const hits = raycaster.intersectObject(scene, true).filter((h) => h.object.isMesh && shown(h.object));
-    const first = hits.map((h) => structureOf(h.object)).find((s) => s && s !== 'body');
+    // The first thing hit that takes a select: an in-scene button, or a structure but the body.
+    const first = hits.map((h) => (h.object.userData.arkitButton ? 'button' : structureOf(h.object)))
+      .find((s) => s && s !== 'body');
     if (first === name) {
       setPose(device.controllers[hand], from.toArray(), centre.toArray());
       return { from: from.toArray(), to: centre.toArray() };

@@ -1,0 +1,93 @@
+// AR on a lesson page (the student's join page and the self-paced page): WebXR where the
+// device has it (immersive-ar; immersive-vr on HoloLens) with the page's controls drawn
+// into the scene (xr_ui.js), and a Quick Look link with the hologram's USDZ on iOS (no steps
+// or sync there). The page's markup: #enter-ar, #ar-size, #ar-pose, #quick-look, #ar-note.
+
+import { setAdditive } from '../lib/look.js';
+import { createAR } from './ar.js';
+import { $, showStatus } from './common.js';
+
+/**
+ * Wires AR for ``viewer`` (a HologramView) and ``xrui`` (an XRUI): ``onSelect(name)`` for a
+ * select on the hologram, ``onFrame()`` every frame of a session (before the UI is laid
+ * out). Returns the AR controller (createAR), or null without WebGL or WebXR.
+ */
+export function setupXR(viewer, xrui, { onSelect = () => {}, onFrame = () => {} } = {}) {
+  if (!viewer.renderer || !navigator.xr) return null;
+  let inSession = false;
+  const ar = createAR({
+    renderer: viewer.renderer, scene: viewer.scene, camera: viewer.camera,
+    root: viewer.current ? viewer.current.root : null,
+    onSelect: (name) => onSelect(name),
+    onState: (s) => {
+      $('enter-ar').textContent = s.inSession ? 'Leave AR' : (s.mode === 'immersive-vr' ? 'View in 3D headset' : 'View in AR');
+      $('ar-size').hidden = $('ar-pose').hidden = !s.inSession;
+      $('ar-size').setAttribute('aria-pressed', String(s.lifeSize));
+      $('ar-pose').setAttribute('aria-pressed', String(s.pose === 'supine'));
+      if (s.error) showStatus(`AR could not start: ${s.error}`, 'error');
+      // A see-through display shows black as transparent: lift the colours there.
+      setAdditive(s.inSession && s.blendMode === 'additive');
+      xrui.setControls({ lifeSize: s.lifeSize, pose: s.pose });
+      if (s.inSession !== inSession) {
+        inSession = s.inSession;
+        // The lecturer's pointer is in the hologram's frame: it goes where the hologram goes.
+        (inSession ? ar.hologramGroup : viewer.scene).add(viewer.pointer);
+        viewer.invalidate();
+      }
+    },
+    options: { intercept: (ray) => xrui.intercept(ray) },
+  });
+  // Each hologram the view loads (a step with another file) is the one placed in AR.
+  const loaded = viewer.onLoaded;
+  viewer.onLoaded = (view) => {
+    if (loaded) loaded(view);
+    if (view.current) ar.setHologram(view.current.root);
+  };
+  xrui.attach(ar);
+  viewer.scene.add(xrui.root);
+  viewer.addFrameCallback((t, frame) => {
+    ar.update(t, frame);
+    if (ar.state.inSession) onFrame();
+    xrui.update(viewer.renderer.xr.getCamera()); // hides itself outside a session
+  });
+  ar.ready.then(() => {
+    if (!ar.state.supported) return;
+    $('enter-ar').hidden = false;
+    $('enter-ar').addEventListener('click', () => (ar.state.inSession ? ar.exit() : ar.enter()));
+    $('ar-size').addEventListener('click', () => ar.setLifeSize(!ar.state.lifeSize));
+    $('ar-pose').addEventListener('click', () => ar.setPose(ar.state.pose === 'supine' ? 'upright' : 'supine'));
+  });
+  return ar;
+}
+
+/** The in-scene buttons every page shares (size, pose, leave); true when ``id`` was one. */
+export function sharedXRAction(ar, id) {
+  if (!ar) return false;
+  if (id === 'size') ar.setLifeSize(!ar.state.lifeSize);
+  else if (id === 'pose') ar.setPose(ar.state.pose === 'supine' ? 'upright' : 'supine');
+  else if (id === 'leave') ar.exit();
+  else return false;
+  return true;
+}
+
+/** The Quick Look link for the hologram ``holo`` of lesson.json (iOS: AR Quick Look). */
+export function updateQuickLook(holo, note) {
+  const link = $('quick-look');
+  const usdz = holo && holo.assets && holo.assets.usdz;
+  const supported = document.createElement('a').relList.supports('ar');
+  link.hidden = !(supported && usdz);
+  $('ar-note').hidden = link.hidden;
+  if (!link.hidden) {
+    link.href = `/${usdz.path}`;
+    $('ar-note').textContent = note;
+  }
+}
+
+/** A step's narration (sanitised HTML from the server) as plain text, a paragraph a line. */
+export function narrationText(html) {
+  const box = document.createElement('div');
+  box.innerHTML = html || '';
+  const plain = (el) => el.textContent.replace(/\s+/g, ' ').trim(); // source line breaks are not breaks
+  const blocks = [...box.children].map(plain).filter(Boolean);
+  return blocks.length ? blocks.join('\n') : plain(box);
+}
