@@ -208,19 +208,21 @@ function updateXRQuiz() {
     };
   }
   const a = xrAnswer;
+  const status = [];
   if (quiz.kind === 'choice') {
     lines.push('Choose one or more, then Send answer.');
     rows.push(...(quiz.options || []).map((text, i) => [{ id: `option:${i}`, text, pressed: a.chosen.has(i) }]));
   } else if (quiz.kind === 'order') {
     lines.push('Press the items (or select them on the hologram) in order, then Send answer.');
-    lines.push(a.order.length ? `Your order: ${a.order.map(name).join(' → ')}` : 'Your order: none yet');
+    status.push(a.order.length ? `Your order: ${a.order.map(name).join(' → ')}` : 'Your order: none yet');
     rows.push(...(quiz.items || []).map((n, i) => {
       const at = a.order.indexOf(n);
       return [{ id: `option:${i}`, text: at < 0 ? name(n) : `${at + 1}. ${name(n)}`, pressed: at >= 0 }];
     }));
     rows.push([{ id: 'order-reset', text: 'Start over' }]);
   } else if (quiz.kind === 'numeric') {
-    lines.push(`Your answer: ${a.text || '…'}`);
+    lines.push('Type the number, then its unit.');
+    status.push(`Your answer: ${a.text || '…'}`);
     const key = (k, text = k) => ({ id: `key:${k}`, text });
     rows.push([key('7'), key('8'), key('9'), key('back', '⌫')], [key('4'), key('5'), key('6'), key('clear', 'Clear')],
       [key('1'), key('2'), key('3'), key('0')], [key('.'),
@@ -229,10 +231,10 @@ function updateXRQuiz() {
       rows.push(XR_UNITS.slice(i, i + 4).map((u) => ({ ...key(`unit:${u}`, u), pressed: splitNumeric(a.text)[1] === u })));
     }
   }
-  if (xrFeedback) lines.push(xrFeedback);
-  else if (mine !== undefined) lines.push(`Sent: ${answerText(quiz, mine)}`);
+  if (xrFeedback) status.push(xrFeedback);
+  else if (mine !== undefined) status.push(`Sent: ${answerText(quiz, mine)}`);
   rows.push([{ id: 'send', text: 'Send answer' }]);
-  xrui.setQuiz({ title: quiz.prompt, lines, rows });
+  xrui.setQuiz({ title: quiz.prompt, lines, rows, status });
 }
 
 ar = setupXR(viewer, xrui, { onSelect: (name) => pick(name, 'tap'), onFrame: updateXRTime });

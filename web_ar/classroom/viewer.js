@@ -114,6 +114,7 @@ export class HologramView {
     this.pointer = new THREE.Mesh(new THREE.SphereGeometry(1, 16, 12),
       new THREE.MeshBasicMaterial({ color: LIVE_HIGHLIGHT, depthTest: false, transparent: true, opacity: 0.9 }));
     this.pointer.renderOrder = 20;
+    this.pointer.userData.arkitPointer = true; // not part of the hologram's extent
     this.pointer.visible = false;
     this.scene.add(this.pointer);
 

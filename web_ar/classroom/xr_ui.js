@@ -35,6 +35,7 @@ const PAD = 18; // px inside a card
 const GAP = 10; // px between cards / buttons
 const DOCK_PX = 660; // the dock's width
 const CAPTION_LINES = 6; // per page
+const DOCK_EASE_S = 0.12; // time constant of the dock's following
 export const LABEL_EM_DEG = 1.2; // a label's font size as seen by the viewer
 export const DOCK_EM_DEG = 1.0; // the dock's body text, at the viewer's distance
 const COLOURS = {
@@ -256,6 +257,7 @@ export class XRUI {
       time: new TextCard('arkit-ui-card:time'),
       info: new TextCard('arkit-ui-card:info'),
       quiz: new TextCard('arkit-ui-card:quiz'),
+      status: new TextCard('arkit-ui-card:quiz-status'),
     };
     for (const c of Object.values(this.cards)) c.mesh.raycast = () => {};
     this.content = {
@@ -264,7 +266,8 @@ export class XRUI {
     this.ar = null;
     this.hovered = null;
     this.raycaster = new THREE.Raycaster();
-    this.boxAge = Infinity;
+    this.boxKey = null;
+    this.localBox = new THREE.Box3();
     this.box = new THREE.Box3();
     this.dockTarget = null;
     this.dirty = true;
@@ -315,9 +318,9 @@ export class XRUI {
     this.dirty = true;
   }
 
-  /** The quiz: {title, lines, rows?: [[{id, text, pressed}]], withCaptions?} or null; each
-   * row's buttons share the dock's width (options one a row, a keypad three or four a row).
-   * It takes the captions' place unless ``withCaptions``. */
+  /** The quiz: {title, lines, rows?: [[{id, text, pressed}]], status?: [lines below the
+   * rows], withCaptions?} or null; each row's buttons share the dock's width (options one
+   * a row, a keypad three or four a row). It takes the captions' place unless ``withCaptions``. */
   setQuiz(quiz) {
     const key = quiz ? JSON.stringify(quiz) : null;
     if ((this.content.quiz && this.content.quiz.key) === key) return;
@@ -384,36 +387,19 @@ export class XRUI {
     };
     const { captions, page, time, info, quiz, nav, controls } = this.content;
     const dock = { captions: null, time: null, info: null, quiz: null, pages: 0, page: 0, nav: null };
+    // Top down, what never changes size first: a button must not move under a pointing
+    // ray because a text above it (the details' time, a quiz's feedback) rewrapped.
     if (nav) {
       const half = Math.floor((DOCK_PX - GAP) / 2);
       row([['step-prev', '◀ Previous', false, half], ['step-next', `Next ▶ (${nav.position})`, false, half]]);
       dock.nav = nav.position;
     }
-    if (captions && (!quiz || quiz.withCaptions)) {
-      const ctx = this.cards.captions.ctx;
-      ctx.font = `${BODY_PX}px ${FONT}`;
-      const lines = wrapText(ctx, captions.text, DOCK_PX - 2 * PAD);
-      const pages = Math.max(1, Math.ceil(lines.length / CAPTION_LINES));
-      const p = Math.min(page, pages - 1);
-      card(this.cards.captions, captions.title, lines.slice(p * CAPTION_LINES, (p + 1) * CAPTION_LINES));
-      dock.captions = this.cards.captions.text;
-      dock.pages = pages;
-      dock.page = p;
-      if (pages > 1) {
-        const half = (DOCK_PX - GAP) / 2;
-        row([['captions-prev', '◀ Back', false, half], ['captions-next', `More ▶ ${p + 1}/${pages}`, false, half]]);
-      }
-    }
-    if (quiz) {
-      card(this.cards.quiz, quiz.title, quiz.lines || [], { accent: true });
-      dock.quiz = this.cards.quiz.text;
-      rows(quiz.rows);
-    }
-    if (info) {
-      card(this.cards.info, info.title, info.lines || []);
-      dock.info = this.cards.info.text;
-      rows([...(info.rows || []), [{ id: 'info-close', text: 'Close details' }]]);
-    }
+    const third = Math.floor((DOCK_PX - 2 * GAP) / 3);
+    row([
+      ['size', controls.lifeSize ? 'Life size' : 'Tabletop', controls.lifeSize, third],
+      ['pose', controls.pose === 'supine' ? 'Supine' : 'Upright', controls.pose === 'supine', third],
+      ['leave', 'Leave AR', false, third],
+    ]);
     if (time) {
       const readout = Math.floor(DOCK_PX * 0.38); // "118.5 min p.i." on one line
       const follow = time.following !== null;
@@ -433,12 +419,33 @@ export class XRUI {
       y += Math.max(this.cards.time.h, b1.h) + GAP;
       dock.time = time.readout;
     }
-    const third = Math.floor((DOCK_PX - 2 * GAP) / 3);
-    row([
-      ['size', controls.lifeSize ? 'Life size' : 'Tabletop', controls.lifeSize, third],
-      ['pose', controls.pose === 'supine' ? 'Supine' : 'Upright', controls.pose === 'supine', third],
-      ['leave', 'Leave AR', false, third],
-    ]);
+    if (quiz) {
+      card(this.cards.quiz, quiz.title, quiz.lines || [], { accent: true });
+      rows(quiz.rows);
+      // What changes as the student answers goes below the buttons, which so stay put.
+      if (quiz.status && quiz.status.length) card(this.cards.status, null, quiz.status);
+      dock.quiz = [this.cards.quiz.text, ...(quiz.status || [])].join('\n');
+    }
+    if (captions && (!quiz || quiz.withCaptions)) {
+      const ctx = this.cards.captions.ctx;
+      ctx.font = `${BODY_PX}px ${FONT}`;
+      const lines = wrapText(ctx, captions.text, DOCK_PX - 2 * PAD);
+      const pages = Math.max(1, Math.ceil(lines.length / CAPTION_LINES));
+      const p = Math.min(page, pages - 1);
+      card(this.cards.captions, captions.title, lines.slice(p * CAPTION_LINES, (p + 1) * CAPTION_LINES));
+      dock.captions = this.cards.captions.text;
+      dock.pages = pages;
+      dock.page = p;
+      if (pages > 1) {
+        const half = (DOCK_PX - GAP) / 2;
+        row([['captions-prev', '◀ Back', false, half], ['captions-next', `More ▶ ${p + 1}/${pages}`, false, half]]);
+      }
+    }
+    if (info) {
+      rows([...(info.rows || []), [{ id: 'info-close', text: 'Close details' }]]);
+      card(this.cards.info, info.title, info.lines || []);
+      dock.info = this.cards.info.text;
+    }
     for (const [id, b] of this.buttons) {
       if (!used.has(id)) {
         b.dispose();
@@ -485,15 +492,31 @@ export class XRUI {
     this.state.visible = on;
     if (!on) {
       this.dockTarget = null;
+      this.lastUpdate = null;
       return;
     }
     if (this.dirty) this.build();
     const group = ar.hologramGroup;
     group.updateMatrixWorld(true);
-    if (++this.boxAge > 30) {
-      this.box.setFromObject(group);
-      this.boxAge = 0;
+    // The hologram's box in its own frame, once per hologram; in the world every frame (a
+    // pinch or the life-size switch scales it, an anchor moves it).
+    const holo = group.children.filter((o) => !o.userData.arkitPointer);
+    const key = holo.map((o) => o.uuid).join();
+    if (key !== this.boxKey) {
+      this.boxKey = key;
+      this.localBox = new THREE.Box3();
+      const toGroup = group.matrixWorld.clone().invert();
+      const m = new THREE.Matrix4();
+      for (const o of holo) {
+        o.traverse((mesh) => {
+          if (!mesh.isMesh || mesh.userData.arkitPointer || !mesh.geometry) return;
+          if (!mesh.geometry.boundingBox) mesh.geometry.computeBoundingBox();
+          m.multiplyMatrices(toGroup, mesh.matrixWorld);
+          this.localBox.union(mesh.geometry.boundingBox.clone().applyMatrix4(m));
+        });
+      }
     }
+    this.box.copy(this.localBox).applyMatrix4(group.matrixWorld);
     if (this.box.isEmpty()) return;
     const eye = new THREE.Vector3().setFromMatrixPosition(camera.matrixWorld);
     const centre = this.box.getCenter(new THREE.Vector3());
@@ -513,8 +536,14 @@ export class XRUI {
     );
     const top = Math.min(this.box.max.y, eye.y + 0.05);
     const target = centre.clone().addScaledVector(right, radius + 0.03 * scale).setY(top);
+    // Eased towards where it belongs (the head moves; the dock follows without jitter),
+    // by time, not frames: settled within about half a second at any frame rate.
+    const now = performance.now();
+    const dt = this.lastUpdate ? Math.min((now - this.lastUpdate) / 1000, 1) : 1;
+    this.lastUpdate = now;
     if (!this.dockTarget || this.dockTarget.distanceTo(target) > 0.25 * scale) this.dockTarget = target.clone();
-    else this.dockTarget.lerp(target, 0.15);
+    else this.dockTarget.lerp(target, 1 - Math.exp(-dt / DOCK_EASE_S));
+    this.state.settled = this.dockTarget.distanceTo(target) < 0.002;
     this.dock.position.copy(this.dockTarget);
     this.dock.quaternion.copy(facing);
     this.dock.scale.setScalar(scale);
