@@ -45,17 +45,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import ServeProcess, http, page_server
+from tests.helpers import CHROMIUM_ARGS, ServeProcess, http, page_server
 
 KEY = "benchmark-lecturer-key-0123456789"
 MV_PAGE = ROOT / "tests" / "web" / "modelviewer_page"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--enable-unsafe-swiftshader",
-    "--use-angle=swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 CPU_RATE = 4
 NETWORK = {"offline": False, "latency": 20, "downloadThroughput": 20e6 / 8, "uploadThroughput": 10e6 / 8}
 VIEWPORT = {"width": 412, "height": 915}  # a phone-sized CSS viewport

@@ -17,16 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import CHROMIUM_ARGS
 from tests.web.demo_hologram import DEMO_STRUCTURES, build_demo_glb
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--enable-unsafe-swiftshader",
-    "--use-angle=swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 
 
 def unavailable(reason: str):

@@ -45,11 +45,7 @@ const viewStatus = $('viewer-status');
 const viewer = new HologramView($('viewport'), {
   interactive: true,
   label: `The hologram of “${document.title.replace(/ · arkit$/, '')}”`,
-  onStatus: (text, isError) => {
-    viewStatus.textContent = text;
-    viewStatus.hidden = !text;
-    viewStatus.classList.toggle('error', Boolean(isError));
-  },
+  statusElement: viewStatus,
   onPick: (name, _display, how) => pick(name, how),
   time: () => timeline.now(),
   onLabels: (labels) => xrui.setLabels(labels),
@@ -71,15 +67,14 @@ function updateXRTime() {
 
 /** A button pressed in the scene. */
 function xrAction(id) {
-  if (sharedXRAction(ar, id)) {
-    // size, pose, leave
-  } else if (id === 'play') timeline.togglePlay();
+  hooks.xrActions = [...(hooks.xrActions || []), id];
+  if (sharedXRAction(ar, id)) return; // size, pose, leave
+  if (id === 'play') timeline.togglePlay();
   else if (id === 'follow') timeline.follow(!timeline.following);
   else if (id === 'info-close') select(null);
   else if (id === 'decay') setDecayCorrected(!decayCorrected);
   else if (xrAnswer && id === 'send') sendXRAnswer();
   else if (xrAnswer) editXRAnswer(id);
-  hooks.xrActions = [...(hooks.xrActions || []), id];
 }
 
 // An answer being made in AR: {quiz, chosen: Set (choice), order: [names], text (numeric)}.

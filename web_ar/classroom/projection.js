@@ -22,11 +22,7 @@ const viewStatus = $('viewer-status');
 const viewer = new HologramView($('viewport'), {
   interactive: false,
   label: 'The lesson’s hologram, following the lecturer',
-  onStatus: (text, isError) => {
-    viewStatus.textContent = text;
-    viewStatus.hidden = !text;
-    viewStatus.classList.toggle('error', Boolean(isError));
-  },
+  statusElement: viewStatus,
   time: () => {
     if (!state || !live) return null;
     return playbackTime(state.playback, live.clock.now(), stepWindow(lesson && lesson.steps[state.step]));

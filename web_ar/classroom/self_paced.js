@@ -28,11 +28,7 @@ const viewStatus = $('viewer-status');
 const viewer = new HologramView($('viewport'), {
   interactive: true,
   label: `The hologram of “${document.title.replace(/ · arkit$/, '')}”`,
-  onStatus: (text, isError) => {
-    viewStatus.textContent = text;
-    viewStatus.hidden = !text;
-    viewStatus.classList.toggle('error', Boolean(isError));
-  },
+  statusElement: viewStatus,
   onPick: (name, display) => picked(name, display, false),
   onLabels: (labels) => xrui.setLabels(labels),
   time: () => now(),
@@ -107,7 +103,7 @@ function show(i) {
   renderQuiz(step);
   viewer.showStep(lesson, index);
   xrui.setCaptions(step.title || '', narrationText(step.narration_html));
-  xrui.setNav({ position: `${index + 1}/${lesson.steps.length}`, prev: index > 0, next: index < lesson.steps.length - 1 });
+  xrui.setNav({ position: `${index + 1}/${lesson.steps.length}` });
   updateXRQuiz(step);
   updateQuickLook(lesson.holograms[stepHologram(lesson, step)], 'Quick Look shows the hologram and its uptake on ' +
     'your desk; the steps stay on this page.');

@@ -46,13 +46,13 @@ export class HologramView {
   /**
    * ``container``: an element with a size (the canvas fills it). Options: ``interactive``
    * (orbit controls, keyboard, tap to pick), ``onPick(name | null, display, how)`` with how
-   * 'tap' | 'keyboard', ``onStatus(text, isError)``, ``time()`` -> seconds after
+   * 'tap' | 'keyboard', ``onStatus(text, isError)`` and / or ``statusElement`` (shows it), ``time()`` -> seconds after
    * administration to show now, or null (called every frame), ``onLoaded(view)`` after a
    * hologram file is in the scene, ``onLabels(labels)`` when the step's labels change,
    * ``label``: what the canvas is called for screen readers.
    */
   constructor(container, {
-    interactive = true, onPick = null, onStatus = null, time = null, onLoaded = null, onLabels = null,
+    interactive = true, onPick = null, onStatus = null, statusElement = null, time = null, onLoaded = null, onLabels = null,
     label = 'The lesson’s hologram',
   } = {}) {
     this.container = container;
@@ -60,6 +60,16 @@ export class HologramView {
     this.labelSpecs = [];
     this.onPick = onPick;
     this.onStatus = onStatus || (() => {});
+    if (statusElement) {
+      // Status lines (loading problems, no WebGL) shown in the page's element for them.
+      const show = this.onStatus;
+      this.onStatus = (text, isError) => {
+        statusElement.textContent = text;
+        statusElement.hidden = !text;
+        statusElement.classList.toggle('error', Boolean(isError));
+        show(text, isError);
+      };
+    }
     this.onLoaded = onLoaded;
     this.timeSource = time;
     this.id = ++viewCount;

@@ -329,7 +329,7 @@ export class XRUI {
   }
 
   /** Step buttons for a page that moves through the lesson itself (self-paced):
-   * {position: 'Step 2 of 9', prev: bool, next: bool} or null. Ids step-prev, step-next. */
+   * {position: '2/9'} or null. Ids step-prev, step-next (at either end they do nothing). */
   setNav(nav) {
     const key = nav ? JSON.stringify(nav) : null;
     if ((this.content.nav && this.content.nav.key) === key) return;

@@ -11,6 +11,7 @@ import * as THREE from 'three';
 import { XRDevice, metaQuest3 } from 'iwer';
 import { SyntheticEnvironmentModule } from '@iwer/sem';
 import officeSmall from '@iwer/sem/captures/office_small.json';
+import { directionsTowards, pressAndRelease, setPose } from './aim.js';
 
 const hooks = { ready: false, error: null, frames: 0, scenes: [] };
 window.__xrtest = hooks;
@@ -67,26 +68,12 @@ if (origEnd) {
   };
 }
 
-const v3 = (a) => new THREE.Vector3(...a);
-function setPose(target, from, to) {
-  const m = new THREE.Matrix4().lookAt(v3(from), v3(to), new THREE.Vector3(0, 1, 0));
-  const q = new THREE.Quaternion().setFromRotationMatrix(m);
-  target.position.set(...from);
-  target.quaternion.set(q.x, q.y, q.z, q.w);
-}
-
 /** Ends the session from the device, as a headset's system menu does (in a session the
  * page is covered by the emulated display, as on a headset). */
 hooks.endSession = () => (device.activeSession ? device.activeSession.end() : null);
 hooks.setHeadset = (from, to) => setPose(device, from, to);
 hooks.aim = (hand, from, to) => setPose(device.controllers[hand], from, to);
-hooks.press = async (hand = 'right', button = 'trigger') => {
-  const c = device.controllers[hand];
-  c.updateButtonValue(button, 1);
-  await hooks.waitFrames(3);
-  c.updateButtonValue(button, 0);
-  await hooks.waitFrames(3);
-};
+hooks.press = (hand = 'right', button = 'trigger') => pressAndRelease(device.controllers[hand], button, hooks.waitFrames);
 
 // The page's objects, duck-typed (the page bundles its own three.js).
 const isStructure = (o) => !!o.userData && o.userData.label != null;
@@ -130,17 +117,7 @@ hooks.aimAtStructure = (name, hand = 'right', distance = 0.35) => {
   if (!hit) return null;
   const { scene, node } = hit;
   const centre = worldBox(node).getCenter(new THREE.Vector3());
-  const viewer = new THREE.Vector3(...device.position.vec3);
-  const toViewer = viewer.clone().sub(centre).setY(0).normalize();
-  const directions = [];
-  const n = 200;
-  for (let i = 0; i < n; i++) {
-    const y = 1 - (2 * (i + 0.5)) / n;
-    const r = Math.sqrt(1 - y * y);
-    const phi = i * Math.PI * (3 - Math.sqrt(5));
-    directions.push(new THREE.Vector3(r * Math.cos(phi), y, r * Math.sin(phi)));
-  }
-  directions.sort((a, b) => b.dot(toViewer) - a.dot(toViewer));
+  const directions = directionsTowards(new THREE.Vector3(...device.position.vec3), centre);
   const raycaster = new THREE.Raycaster();
   for (const d of directions) {
     if (d.y < -0.2) continue; // not from under the table

@@ -17,6 +17,7 @@ import officeSmallUrl from '@iwer/sem/captures/office_small.json?url';
 
 import { createLoader, isStructureNode, patchColourOnlyMorphs, shown } from '../lib/hologram.js';
 import { createAR } from '../classroom/ar.js';
+import { directionsTowards, pressAndRelease, setPose } from './aim.js';
 
 const params = new URLSearchParams(location.search);
 const src = params.get('src');
@@ -124,20 +125,6 @@ renderer.setAnimationLoop((time, frame) => {
 
 // ---------------------------------------------------------------------------- hooks
 
-const v3 = (a) => new THREE.Vector3(...a);
-
-/** The orientation that points an XR space's -Z (view direction, target ray) from ``from`` to ``to``. */
-function lookQuaternion(from, to) {
-  const m = new THREE.Matrix4().lookAt(v3(from), v3(to), new THREE.Vector3(0, 1, 0));
-  return new THREE.Quaternion().setFromRotationMatrix(m);
-}
-
-function setPose(target, from, to) {
-  const q = lookQuaternion(from, to);
-  target.position.set(...from);
-  target.quaternion.set(q.x, q.y, q.z, q.w);
-}
-
 hooks.waitFrames = (n = 1) => new Promise((resolve) => frameWaiters.push({ until: hooks.frames + n, resolve }));
 
 hooks.enter = async () => {
@@ -153,13 +140,7 @@ hooks.setHeadset = (from, to) => setPose(device, from, to);
 hooks.aim = (hand, from, to) => setPose(device.controllers[hand], from, to);
 
 /** Presses and releases a controller button (``trigger`` = select, ``squeeze``). */
-hooks.press = async (hand = 'right', button = 'trigger') => {
-  const c = device.controllers[hand];
-  c.updateButtonValue(button, 1);
-  await hooks.waitFrames(3);
-  c.updateButtonValue(button, 0);
-  await hooks.waitFrames(3);
-};
+hooks.press = (hand = 'right', button = 'trigger') => pressAndRelease(device.controllers[hand], button, hooks.waitFrames);
 hooks.hold = (hand, button, value) => device.controllers[hand].updateButtonValue(button, value);
 
 function hologramRoot() {
@@ -201,17 +182,7 @@ hooks.aimAtStructure = (name, hand = 'right', distance = 0.35) => {
   if (!node) return null;
   hologramRoot().updateMatrixWorld(true);
   const centre = new THREE.Box3().setFromObject(node, true).getCenter(new THREE.Vector3());
-  const viewer = new THREE.Vector3(...device.position.vec3);
-  const toViewer = viewer.clone().sub(centre).setY(0).normalize();
-  const directions = [];
-  const n = 200; // a Fibonacci sphere, nearest the viewer's side first
-  for (let i = 0; i < n; i++) {
-    const y = 1 - (2 * (i + 0.5)) / n;
-    const r = Math.sqrt(1 - y * y);
-    const phi = i * Math.PI * (3 - Math.sqrt(5));
-    directions.push(new THREE.Vector3(r * Math.cos(phi), y, r * Math.sin(phi)));
-  }
-  directions.sort((a, b) => b.dot(toViewer) - a.dot(toViewer));
+  const directions = directionsTowards(new THREE.Vector3(...device.position.vec3), centre);
   const raycaster = new THREE.Raycaster();
   for (const d of directions) {
     if (d.y < -0.2) continue; // not from under the table
