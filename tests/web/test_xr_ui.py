@@ -98,21 +98,24 @@ def wait_ui(page, condition: str, timeout: float = STEP_MS) -> dict:
 
 def press(page, name: str) -> None:
     """Aims the right controller at the in-scene object ``name`` and pulls the trigger (once
-    the dock has come to rest: it eases after the head and after changes of its layout)."""
-    wait_ui(page, "u.settled")
-    aimed = page.evaluate("n => window.__xrtest.aimAtObject(n, 'right')", name)
-    assert aimed is not None, f"no {name} in the scene"
+    the dock has come to rest and the page sees the ray on the button); the press must
+    register as that button. Under a loaded machine (full-suite runs, frames seconds apart)
+    the emulated press has now and then landed off the button (a stray select on the
+    hologram): up to two more tries, aiming afresh; then it must have taken."""
     button = name.removeprefix("arkit-ui:")
-    wait_ui(page, f"u.hovered === {button!r}")  # the page sees the ray on it (and shows it)
     count = len(ui(page)["pressed"])
-    page.evaluate("() => window.__xrtest.press('right', 'trigger')")
-    try:
-        page.wait_for_function(f"() => {UI}.pressed.length > {count}", timeout=5_000)
-    except PlaywrightTimeout:
-        # The emulator now and then drops a trigger press when a loaded machine delivers
-        # frames seconds apart (seen only in full-suite runs): one more press, then it must take.
+    for attempt in range(3):
+        wait_ui(page, "u.settled")
+        aimed = page.evaluate("n => window.__xrtest.aimAtObject(n, 'right')", name)
+        assert aimed is not None, f"no {name} in the scene"
+        wait_ui(page, f"u.hovered === {button!r}")  # the page sees the ray on it (and shows it)
         page.evaluate("() => window.__xrtest.press('right', 'trigger')")
-        wait_ui(page, f"u.pressed.length > {count}")
+        try:
+            page.wait_for_function(f"() => {UI}.pressed.length > {count}", timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise AssertionError(f"{button} never took a press: {ui(page)}") from None
     assert ui(page)["pressed"][count] == button
 
 
