@@ -1,8 +1,13 @@
 """One parser for quantities people type: ``370MBq``, ``10 mCi``, ``120min``, ``2 h``.
 
-The CLI, tracer files and numeric quizzes all read quantities here, so ``10 mCi`` answers
-``370 MBq`` wherever it is typed. Parsing and conversion are pint's (a well-kept unit
-library); this module only fixes the kinds arkit accepts and their internal units:
+The CLI, tracer files, lessons and numeric quiz answers all read quantities here, so
+``10 mCi`` answers ``370 MBq`` wherever it is typed. The text is parsed, never evaluated: a
+decimal number (exponent of at most three digits) and an optional unit of at most four
+names joined by ``*``, ``/`` or ``·`` with small integer powers. Anything else
+(``9**9**8``, brackets, function calls) is refused before pint sees it; pint (a well-kept
+unit library) only looks up the unit names and converts. Values beyond 1e30 in the
+internal unit are refused too. Every refusal is a ``UnitError``, an ``InputError`` told in
+one line. This module fixes the kinds arkit accepts and their internal units:
 
 =============  ==================  ==========================
 kind           internal unit       examples
@@ -27,7 +32,10 @@ dimensionless  1                   0.3, 30 %
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
+
+from .errors import InputError
 
 _INTERNAL = {
     "activity": "Bq",
@@ -40,10 +48,29 @@ _INTERNAL = {
     "dimensionless": "",
 }
 KINDS = tuple(_INTERNAL)
+MAX_TEXT = 100  # characters: longer text is not a quantity a person typed
+MAX_MAGNITUDE = 1e30  # in the internal unit: beyond it a value is a typing accident or an attack
+
+# The grammar, parsed here and never evaluated: a decimal number with an exponent of at
+# most three digits, then an optional unit made of at most four names joined by '*', '/'
+# or '·', each name with an optional small integer power (m^2, m**2, m²). Only the unit
+# text (names and small powers, nothing else) reaches pint, which looks the names up.
+_NUMBER = r"[+-]?(?:\d{1,30}(?:\.\d{0,30})?|\.\d{1,30})(?:[eE][+-]?\d{1,3})?"
+_NAME = r"(?:[A-Za-z\u00b5\u03bc]{1,16}|%)"
+_POWER = r"(?:\s*(?:\^|\*\*)\s*[+-]?[1-4]|[\u00b2\u00b3])?"
+_FACTOR = _NAME + _POWER
+_UNIT = rf"{_FACTOR}(?:\s*[*/\u00b7]\s*{_FACTOR}){{0,3}}"
+_QUANTITY = re.compile(rf"\s*(?P<number>{_NUMBER})\s*(?P<unit>{_UNIT})?\s*")
 
 
-class UnitError(ValueError):
-    """A quantity that cannot be read: the message says what was expected."""
+class UnitError(InputError, ValueError):
+    """A quantity that cannot be read: the message says what was expected.
+
+    An ``InputError`` (the CLI prints it as one line, exit code 2) and, for older callers,
+    a ``ValueError``."""
+
+    def __init__(self, problem: str):
+        super().__init__(None, problem)
 
 
 @lru_cache(maxsize=1)
@@ -57,19 +84,39 @@ def _registry():
     return ureg
 
 
-@lru_cache(maxsize=4096)
-def _parse(text: str):
-    ureg = _registry()
-    cleaned = text.strip().replace("µ", "u").replace("μ", "u").replace("%", " percent")
-    if not cleaned:
-        raise UnitError("empty quantity")
+def _unit_text(unit: str) -> str:
+    """The unit part in pint's spelling: ``µCi`` -> ``uCi``, ``%`` -> ``percent``, ``m²`` -> ``m**2``."""
+    unit = unit.replace("\u00b5", "u").replace("\u03bc", "u").replace("\u00b7", "*").replace("%", "percent")
+    unit = unit.replace("\u00b2", "**2").replace("\u00b3", "**3").replace("^", "**")
+    return re.sub(r"\s+", "", unit)
+
+
+@lru_cache(maxsize=1024)
+def _units(unit: str):
+    """pint's unit for a unit text that already matched the grammar (bounded, so cached)."""
     try:
-        q = ureg.Quantity(cleaned)
-    except Exception as error:  # pint raises several unrelated types for bad text
-        raise UnitError(f"cannot read {text!r} as a quantity ({type(error).__name__})") from None
-    if not isinstance(q, ureg.Quantity):
-        q = ureg.Quantity(q)
-    return q
+        return _registry().parse_units(unit)
+    except Exception:  # noqa: BLE001 (pint raises several unrelated types for unknown names)
+        return None
+
+
+def _parse(text: str):
+    """``text`` -> a pint Quantity, or UnitError. Nothing in ``text`` is evaluated."""
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    if not text.strip():
+        raise UnitError("empty quantity")
+    if len(text) > MAX_TEXT:
+        raise UnitError(f"{shown!r} is too long for a quantity (at most {MAX_TEXT} characters)")
+    m = _QUANTITY.fullmatch(text)
+    if m is None:
+        raise UnitError(f"cannot read {shown!r} as a quantity (a number and a unit, e.g. 370 MBq or 2.5e3 kBq)")
+    value = float(m["number"])
+    if not math.isfinite(value):
+        raise UnitError(f"{shown!r} is not a finite number")
+    unit = _units(_unit_text(m["unit"])) if m["unit"] else _registry().dimensionless
+    if unit is None:
+        raise UnitError(f"cannot read {shown!r} as a quantity (unknown unit {m['unit'].strip()!r})")
+    return _registry().Quantity(value, unit)
 
 
 def parse_quantity(text: str | float, kind: str, *, default_unit: str | None = None) -> float:
@@ -77,44 +124,57 @@ def parse_quantity(text: str | float, kind: str, *, default_unit: str | None = N
     the internal unit when none is given)."""
     if kind not in _INTERNAL:
         raise ValueError(f"parse_quantity: kind must be one of {KINDS}, got {kind!r}")
-    if isinstance(text, bool):
-        raise UnitError(f"expected {_an(kind)}, got {text!r}")
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise UnitError(f"expected {_an(kind)} such as {_EXAMPLES[kind]}, got {type(text).__name__}")
     if isinstance(text, (int, float)):
-        value = float(text)
+        try:
+            value = float(text)
+        except OverflowError:
+            raise UnitError(f"{kind.replace('_', ' ')}: the number is too large") from None
         if default_unit:
             value = convert(value, default_unit, kind)
-        return _finite(value, text)
-    q = _parse(str(text))
+        return _checked(value, text, kind)
+    q = _parse(text)
     target = _INTERNAL[kind]
     if q.dimensionless and kind != "dimensionless":
         if default_unit is None:
-            raise UnitError(f"{text!r} has no unit; give a {kind} such as {_EXAMPLES[kind]}")
-        return _finite(convert(float(q.to("").magnitude), default_unit, kind), text)
+            raise UnitError(f"{text!r} has no unit; give {_an(kind)} such as {_EXAMPLES[kind]}")
+        return _checked(convert(float(q.to("").magnitude), default_unit, kind), text, kind)
     try:
         value = float(q.to(target).magnitude) if target else float(q.to("").magnitude)
     except Exception:  # noqa: BLE001 (pint raises many unrelated types)
         raise UnitError(f"{text!r} is not {_an(kind)} (expected e.g. {_EXAMPLES[kind]})") from None
-    return _finite(value, text)
+    return _checked(value, text, kind)
 
 
 def parse_typed(text: str, kinds: tuple[str, ...] = ("activity", "time", "concentration", "mass", "length",
                                                        "dose", "dose_per_activity", "dimensionless")) -> tuple[float, str]:
     """(value in the internal unit, kind) of a quantity whose kind is not known beforehand
     (a numeric quiz answer: ``370 MBq``, ``6 h``, ``12.5 %``)."""
+    if not isinstance(text, (str, int, float)) or isinstance(text, bool):
+        raise UnitError(f"expected a quantity such as 370 MBq, got {type(text).__name__}")
+    q = _parse(text) if isinstance(text, str) else None
     for kind in kinds:
-        try:
-            return parse_quantity(text, kind), kind
-        except UnitError:
+        if q is not None and kind != "dimensionless" and not q.check(_INTERNAL[kind]):
+            continue  # another dimension: try the next kind
+        if q is not None and kind == "dimensionless" and not q.dimensionless:
             continue
-    q = _parse(str(text))
-    raise UnitError(f"{text!r} is not a quantity arkit knows (its dimension is {q.dimensionality})")
+        return parse_quantity(text, kind), kind  # range errors (too large, not finite) are final
+    dimension = f" (its dimension is {q.dimensionality})" if q is not None else ""
+    raise UnitError(f"{text!r} is not a quantity arkit knows{dimension}")
 
 
 def convert(value: float, unit: str, kind: str) -> float:
     """``value`` given in ``unit`` -> the internal unit of ``kind``."""
     ureg = _registry()
+    text = str(unit)
+    m = re.fullmatch(rf"\s*(?:{_UNIT})\s*", text) if len(text) <= MAX_TEXT else None
+    units = _units(_unit_text(text)) if m else None
+    if units is None:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise UnitError(f"unknown {kind.replace('_', ' ')} unit {shown!r} (expected e.g. {_EXAMPLES[kind]})")
     try:
-        q = ureg.Quantity(float(value), unit.replace("µ", "u").replace("μ", "u"))
+        q = ureg.Quantity(float(value), units)
         target = _INTERNAL[kind]
         return float(q.to(target).magnitude) if target else float(q.to("").magnitude)
     except Exception:  # noqa: BLE001 (pint raises many unrelated types)
@@ -137,9 +197,12 @@ def _an(kind: str) -> str:
     return ("an " if word[0] in "aeiou" else "a ") + word
 
 
-def _finite(value: float, text) -> float:
+def _checked(value: float, text, kind: str) -> float:
+    shown = text if not isinstance(text, str) or len(text) <= 40 else text[:37] + "..."
     if not math.isfinite(value):
-        raise UnitError(f"{text!r} is not a finite number")
+        raise UnitError(f"{shown!r} is not a finite number")
+    if abs(value) > MAX_MAGNITUDE:
+        raise UnitError(f"{shown!r} is too large (over {MAX_MAGNITUDE:.0e} {_INTERNAL[kind] or ''})".replace(" )", ")"))
     return value
 
 

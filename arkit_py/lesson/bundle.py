@@ -40,6 +40,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import ArkitError, LessonError
+from .lessonjson import load_lesson_json, step_names
 from .source import SCHEMA_VERSION, LessonSource, load_lesson
 
 MEDIA_TYPES = {"glb": "model/gltf-binary", "usdz": "model/vnd.usdz+zip", "png": "image/png"}
@@ -242,20 +243,9 @@ def _check_names_present(src: LessonSource, hid_names: dict[str, set[str]]) -> N
     """Every structure a step names must be in its hologram."""
     for i, step in enumerate(src.normalised["steps"]):
         names = hid_names[step["hologram"]]
-        listed = [(k, j, n) for k in ("visible", "highlighted", "translucent") for j, n in enumerate(step.get(k, []))]
-        listed += [("labels", j, label["structure"]) for j, label in enumerate(step.get("labels", []))]
-        quiz = step.get("quiz") or {}
-        if quiz.get("kind") in ("identify", "order"):
-            listed += [(("quiz", "answer"), j, n) for j, n in enumerate(quiz["answer"])]
-        target = (step.get("framing") or {}).get("target")
-        for key, j, name in listed:
-            if name.startswith("system:"):
-                continue
-            if name not in names:
-                where = ("steps", i) + (key if isinstance(key, tuple) else (key,)) + (j,)
-                raise src.error(where, f"{name!r} is not in hologram {step['hologram']!r}")
-        if target and target != "whole" and target not in names:
-            raise src.error(("steps", i, "framing", "target"), f"{target!r} is not in hologram {step['hologram']!r}")
+        for where, name in step_names(step):
+            if not name.startswith("system:") and name not in names:
+                raise src.error(("steps", i) + where, f"{name!r} is not in hologram {step['hologram']!r}")
 
 
 def build_lesson(folder: str | os.PathLike, out_dir: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None,
@@ -394,7 +384,7 @@ def read_bundle(path: str | os.PathLike, *, require_signature: bool = False, tru
         manifest_bytes = _read_member(zf, zf.getinfo("manifest.json"), 1_000_000, max_ratio, budget, fail)
         try:
             manifest = json.loads(manifest_bytes)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise fail("manifest.json is not JSON") from None
         if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
             version = manifest.get("schema_version") if isinstance(manifest, dict) else None
@@ -437,15 +427,9 @@ def read_bundle(path: str | os.PathLike, *, require_signature: bool = False, tru
             raw = _read_member(zf, zf.getinfo("signature.json"), 100_000, max_ratio, budget, fail)
             try:
                 signature = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 raise fail("signature.json is not JSON") from None
-    try:
-        lesson = json.loads(files["lesson.json"])
-    except (ValueError, UnicodeDecodeError):
-        raise fail("lesson.json is not JSON") from None
-    if not isinstance(lesson, dict) or lesson.get("schema_version") != SCHEMA_VERSION:
-        version = lesson.get("schema_version") if isinstance(lesson, dict) else None
-        raise fail(f"unknown schema version {version!r} in lesson.json (this arkit reads {SCHEMA_VERSION})")
+    lesson = load_lesson_json(files["lesson.json"], shown, set(files))
     bundle = Bundle(path, lesson, manifest, manifest_bytes, files, signature)
     from .signing import verify_bundle
 

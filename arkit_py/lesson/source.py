@@ -26,6 +26,7 @@ import yaml
 from ..errors import InputError, LessonError
 from ..structures import SYSTEMS, slug, table
 from ..units import UnitError, parse_quantity, parse_typed
+from ..yamlio import YamlProblem, load_yaml
 
 SCHEMA_VERSION = 1
 MAX_LESSON_BYTES = 1_000_000
@@ -88,23 +89,6 @@ def locate(positions: dict, where: tuple) -> tuple[int, int]:
 # -- YAML with positions --------------------------------------------------------------
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping."""
-
-
-def _construct_mapping(loader, node, deep=False):
-    seen = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
-        seen[key] = True
-    return yaml.SafeLoader.construct_mapping(loader, node, deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _positions(node, where=(), out=None) -> dict:
     """Path tuple -> (line, column) of every value in a composed YAML tree (1-based)."""
     out = {} if out is None else out
@@ -122,14 +106,12 @@ def _positions(node, where=(), out=None) -> dict:
 
 
 def read_yaml(text: str, shown: str) -> tuple[dict, dict]:
+    """(data, positions) of a lesson.yaml text; the one YAML reader (``arkit_py.yamlio``)
+    refuses aliases, deep nesting and repeated keys with their line and column."""
     try:
-        node = yaml.compose(text, Loader=_UniqueKeyLoader)
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-        problem = getattr(error, "problem", None) or "not valid YAML"
-        raise LessonError(f"not valid YAML: {problem}", path=shown, line=(mark.line + 1) if mark else 1,
-                          column=(mark.column + 1) if mark else 1) from None
+        data, node = load_yaml(text)
+    except YamlProblem as error:
+        raise LessonError(error.problem, path=shown, line=error.line, column=error.column) from None
     if not isinstance(data, dict) or node is None:
         raise LessonError("a lesson must be a mapping (id, title, steps, ...)", path=shown, line=1, column=1)
     return data, _positions(node)
@@ -177,7 +159,11 @@ def _schema_problem(error) -> tuple[tuple, str]:
 def _schema_errors(data: dict):
     from jsonschema import Draft202012Validator
 
-    validator = Draft202012Validator(schema())
+    return _schema_errors_for(Draft202012Validator(schema()), data)
+
+
+def _schema_errors_for(validator, data: dict) -> list:
+    """``validator``'s errors on ``data``, the most specific first."""
     errors = list(validator.iter_errors(data))
 
     def depth(e):
@@ -228,18 +214,22 @@ def _check(src: LessonSource) -> None:
     holograms = d["holograms"]
     for hid, h in holograms.items():
         base = ("holograms", hid)
-        if not h["source"].startswith("phantom:"):
-            path = (src.folder / h["source"])
-            if not path.exists():
-                raise src.error(base + ("source",), f"no such file {h['source']!r} (paths are relative to the lesson folder)")
-        for key in ("labels",):
-            if key in h and not (src.folder / h[key]).exists():
-                raise src.error(base + (key,), f"no such file {h[key]!r}")
+        if h["source"].startswith("phantom:"):
+            from ..phantoms.mird import parse_spec  # the same check the build makes
+
+            try:
+                parse_spec(h["source"])
+            except InputError as error:
+                raise src.error(base + ("source",), error.problem) from None
+        else:
+            _lesson_file(src, base + ("source",), h["source"])
+        if "labels" in h:
+            _lesson_file(src, base + ("labels",), h["labels"])
         if "tracer" in h:
             tracer = h["tracer"]
             if tracer.endswith((".yaml", ".yml", ".csv")):
-                if not (src.folder / tracer).exists():
-                    raise src.error(base + ("tracer",), f"no such file {tracer!r}")
+                path = _lesson_file(src, base + ("tracer",), tracer)
+                _check_tracer_file(src, base + ("tracer",), path)
                 if tracer.endswith(".csv") and "nuclide" not in h:
                     raise src.error(base + ("tracer",), "a curves file needs 'nuclide' (e.g. F-18)")
             else:
@@ -303,6 +293,34 @@ def _check(src: LessonSource) -> None:
                 raise src.error(q + ("id",), f"quiz id {quiz['id']!r} is already used in step {quiz_ids[quiz['id']]}")
             quiz_ids[quiz["id"]] = i
             _check_quiz(src, q, quiz)
+
+
+def _lesson_file(src: LessonSource, where: tuple, name: str) -> Path:
+    """A file the lesson names: relative to the lesson folder and inside it (links resolved),
+    so a lesson cannot pull in a file from elsewhere on the lecturer's disk."""
+    if os.path.isabs(name) or re.match(r"^[A-Za-z]:", name):
+        raise src.error(where, f"{name!r} is an absolute path (paths are relative to the lesson folder)")
+    path = (src.folder / name).resolve()
+    if path != src.folder and src.folder not in path.parents:
+        raise src.error(where, f"{name!r} is outside the lesson folder (paths are relative to it)")
+    if not path.exists():
+        raise src.error(where, f"no such file {name!r} (paths are relative to the lesson folder)")
+    return path
+
+
+def _check_tracer_file(src: LessonSource, where: tuple, path: Path) -> None:
+    """Read a tracer .yaml or curves .csv as the build will, so validate refuses what the
+    build would."""
+    from ..tracer.curves import read_curves_csv
+    from ..tracer.model import load_tracer
+
+    try:
+        if path.suffix.lower() == ".csv":
+            read_curves_csv(path)
+        else:
+            load_tracer(str(path))
+    except InputError as error:
+        raise src.error(where, error.problem) from None
 
 
 def _quantity(src: LessonSource, where: tuple, text, kind: str, *, positive: bool = False) -> float:

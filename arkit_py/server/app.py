@@ -14,6 +14,7 @@ import secrets
 from pathlib import Path
 
 from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..errors import LessonError
 from .classroom import ApiError, Classroom
@@ -54,8 +55,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         RETENTION_DAYS=30.0,
         PUBLIC_URL=None,
         LECTURER_KEY=None,
-        MAX_CONTENT_LENGTH=512 * 1024 * 1024,
-        JOINS_PER_MINUTE=60,
+        MAX_CONTENT_LENGTH=512 * 1024 * 1024,  # bundle uploads
+        MAX_JSON_BYTES=64 * 1024,  # every JSON body (sessions, control)
+        PROXY_HOPS=0,  # trusted proxies in front (1 behind nginx): X-Forwarded-* is believed only then
+        JOINS_PER_MINUTE=60,  # student joins per address
+        ANSWERS_PER_MINUTE=30,  # answers per participant (a change of mind is an answer)
+        EVENTS_PER_SECOND=10,  # Socket.IO events per connection, sustained (bursts of 3 s allowed)
         POINTER_PER_SECOND=20,
         ASYNC_MODE=None,
     )
@@ -84,7 +89,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(sessions.bp)
     app.register_blueprint(pages.bp)
     live.init_app(app)
+    hops = int(app.config["PROXY_HOPS"])
+    if hops > 0:  # behind nginx (or another proxy): the client's address from X-Forwarded-For
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # outside the Socket.IO middleware, so joins see the student's address too
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+    library.clean_temporary(app)
     library.import_folder(app)
+    library.collect_garbage(app)
 
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError):
@@ -94,9 +107,23 @@ def create_app(test_config: dict | None = None) -> Flask:
     def _lesson_error(error: LessonError):
         return jsonify({"error": "bad_lesson", "message": error.problem}), 422
 
-    @app.errorhandler(413)
-    def _too_large(_error):
-        return jsonify({"error": "too_large", "message": "the upload is larger than the server accepts"}), 413
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        if not request.path.startswith("/api/"):
+            return error
+        if error.code == 413:
+            return jsonify({"error": "too_large", "message": "the request is larger than the server accepts"}), 413
+        name = (error.name or "error").lower().replace(" ", "_")
+        return jsonify({"error": name, "message": error.description or error.name}), error.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        if isinstance(error, HTTPException):  # pragma: no cover - handled above
+            return error
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        if request.path.startswith("/api/"):
+            return jsonify({"error": "internal", "message": "the server failed on this request (see its log)"}), 500
+        return InternalServerError()
 
     @app.after_request
     def _headers(response):
@@ -132,10 +159,31 @@ def public_base(app: Flask | None = None) -> str:
 
 
 def json_body() -> dict:
-    data = request.get_json(silent=True)
+    """The request's JSON object, read only up to MAX_JSON_BYTES (413 beyond), refused (400)
+    when it is not one JSON object (deep nesting, NaN, another type included)."""
+    import json
+
+    from flask import current_app
+
+    limit = int(current_app.config["MAX_JSON_BYTES"])
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "too_large", f"a JSON body is at most {limit:,} bytes")
+    if not request.is_json:
+        raise ApiError(400, "bad_json", "the body must be a JSON object (Content-Type: application/json)")
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise ApiError(413, "too_large", f"a JSON body is at most {limit:,} bytes")
+    try:
+        data = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        data = None
     if not isinstance(data, dict):
         raise ApiError(400, "bad_json", "the body must be a JSON object")
     return data
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 def bearer() -> str | None:

@@ -23,11 +23,12 @@ import re
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 
 from sqlalchemy import delete, func, select
 
 from ..units import UnitError, parse_quantity, parse_typed
-from .db import Answer, Database, LessonRow, Participant, SessionRow, utcnow
+from .db import Answer, Database, LessonRow, LessonVersion, Participant, SessionRow, utcnow
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read off a projector
 CODE_LENGTH = 6
@@ -116,7 +117,8 @@ def validate_answer(quiz: dict, value, structures: set[str]) -> object:
             raise ApiError(422, "bad_answer", "a choice answer is one or more option numbers")
         return sorted(chosen)
     if kind == "order":
-        if not isinstance(value, list) or sorted(value) != sorted(quiz["answer"]):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value) \
+                or sorted(value) != sorted(quiz["answer"]):
             raise ApiError(422, "bad_answer", "an order answer lists every item once")
         return value
     if kind == "numeric":
@@ -125,11 +127,13 @@ def validate_answer(quiz: dict, value, structures: set[str]) -> object:
         text = str(value)
         try:
             got, got_kind = parse_typed(text)
-        except UnitError:
-            raise ApiError(422, "bad_answer", f"cannot read {text!r} as a quantity") from None
-        if got_kind != quiz["answer_kind"] and not (got_kind == "dimensionless" and quiz["answer_kind"] == "dimensionless"):
-            raise ApiError(422, "bad_answer", f"the answer is {'an' if quiz['answer_kind'][0] in 'aeiou' else 'a'} "
-                                              f"{quiz['answer_kind'].replace('_', ' ')}")
+        except UnitError as error:
+            raise ApiError(422, "bad_answer", str(error)) from None
+        want = quiz["answer_kind"]
+        if got_kind != want:
+            expected = "a plain number (no unit)" if want == "dimensionless" else \
+                f"{'an' if want[0] in 'aeiou' else 'a'} {want.replace('_', ' ')} with its unit"
+            raise ApiError(422, "bad_answer", f"the answer is {expected}")
         if not math.isfinite(got):
             raise ApiError(422, "bad_answer", "not a finite number")
         return text
@@ -142,6 +146,7 @@ class Classroom:
 
     def __init__(self, db: Database, *, cap: int = 500, hours: float = 12.0, retention_days: float = 30.0):
         self.db, self.cap, self.hours, self.retention_days = db, cap, hours, retention_days
+        self._versions: OrderedDict[str, dict] = OrderedDict()
 
     # -- lessons ---------------------------------------------------------------------
 
@@ -149,13 +154,34 @@ class Classroom:
         with self.db.session() as s:
             return s.get(LessonRow, lesson_id)
 
+    def lesson_version(self, sha256: str) -> dict:
+        """The exact lesson.json a session started with (parsed once: versions never change)."""
+        cached = self._versions.get(sha256)
+        if cached is not None:
+            self._versions.move_to_end(sha256)
+            return cached
+        with self.db.session() as s:
+            row = s.get(LessonVersion, sha256)
+        if row is None:
+            raise ApiError(410, "lesson_gone", "this session's lesson is no longer on the server")
+        lesson = row.lesson
+        self._versions[sha256] = lesson
+        while len(self._versions) > 64:
+            self._versions.popitem(last=False)
+        return lesson
+
+    def session_lesson(self, row: SessionRow) -> dict:
+        """The lesson of a session: the version it started with, whatever the library holds now.
+        Callers must not change it (it is shared)."""
+        return self.lesson_version(row.lesson_sha256)
+
     # -- sessions --------------------------------------------------------------------
 
     def create(self, lesson_id: str) -> tuple[SessionRow, str]:
         row = self.lesson_row(lesson_id)
         if row is None:
             raise ApiError(404, "unknown_lesson", f"no lesson {lesson_id!r} in the library")
-        lesson = row.lesson
+        lesson = self.lesson_version(row.sha256)  # the session is pinned to this version
         token = secrets.token_urlsafe(32)
         state = self._step_state(lesson, 0)
         with self.db.session() as s:
@@ -228,21 +254,21 @@ class Classroom:
         return out
 
     def public_state(self, row: SessionRow, *, participants_live: int | None = None) -> dict:
-        lesson = self.lesson_row(row.lesson_id)
+        lesson = self.session_lesson(row)
         state = json.loads(row.state_json)
         counts = self.counts(row, state)
         quiz = state.get("quiz")
         if quiz is not None:
             quiz = {**quiz, "counts": counts}
-            if quiz.get("revealed") and lesson is not None:
-                full = lesson.lesson["steps"][state["step"]].get("quiz") or {}
+            if quiz.get("revealed"):
+                full = lesson["steps"][state["step"]].get("quiz") or {}
                 quiz["answer"] = full.get("answer")
         return {
             "rev": row.rev,
             "code": row.code,
-            "lesson": {"id": row.lesson_id, "title": lesson.title if lesson else "", "sha256": row.lesson_sha256},
+            "lesson": {"id": row.lesson_id, "title": lesson["title"], "sha256": row.lesson_sha256},
             "step": state["step"],
-            "steps": len(lesson.lesson["steps"]) if lesson else 0,
+            "steps": len(lesson["steps"]),
             "playback": state["playback"],
             "highlight": state.get("highlight"),
             "quiz": quiz,
@@ -259,8 +285,7 @@ class Classroom:
             raise ApiError(409, "ended", "this session has ended")
         if not isinstance(action, dict) or not isinstance(action.get("action"), str):
             raise ApiError(422, "bad_action", "the body must be {\"action\": ...}")
-        lesson_row = self.lesson_row(row.lesson_id)
-        lesson = lesson_row.lesson if lesson_row else {"steps": [{}]}
+        lesson = self.session_lesson(row)
         with self.db.session() as s:
             q = select(SessionRow).where(SessionRow.code == row.code)
             if not self.db.url.startswith("sqlite"):
@@ -354,6 +379,11 @@ class Classroom:
             s.commit()
         return participant_id
 
+    def is_participant(self, row: SessionRow, participant_id: str) -> bool:
+        with self.db.session() as s:
+            return s.scalar(select(Participant.id).where(Participant.session_code == row.code,
+                                                         Participant.participant_id == participant_id)) is not None
+
     def answer(self, code: str, participant_id: str, quiz_id: str, value) -> dict:
         row = self.get(code)
         self.check_joinable(row)
@@ -363,7 +393,7 @@ class Classroom:
             raise ApiError(409, "not_current", "this quiz is not the current one")
         if not quiz_state.get("open"):
             raise ApiError(409, "closed", "this quiz is not open")
-        lesson = self.lesson_row(row.lesson_id).lesson
+        lesson = self.session_lesson(row)
         step = lesson["steps"][state["step"]]
         quiz = step["quiz"]
         names = set((lesson.get("holograms", {}).get(step.get("hologram")) or {}).get("structures", []))
@@ -389,7 +419,7 @@ class Classroom:
     def results(self, code: str, token: str | None) -> dict:
         row = self.get(code)
         self.authorise(row, token)
-        lesson = self.lesson_row(row.lesson_id).lesson
+        lesson = self.session_lesson(row)  # every quiz the session asked, even if the library changed
         with self.db.session() as s:
             answers = s.execute(select(Answer).where(Answer.session_code == row.code)
                                 .order_by(Answer.quiz_id, Answer.participant_id)).scalars().all()

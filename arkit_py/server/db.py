@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 
 from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine,
                         event, select)
@@ -36,6 +37,22 @@ class LessonRow(Base):
     origin: Mapped[str] = mapped_column(String(16))  # "folder" or "upload"
     lesson_json: Mapped[str] = mapped_column(Text)  # the full lesson.json (answers included)
     signed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    @property
+    def lesson(self) -> dict:
+        return json.loads(self.lesson_json)
+
+
+class LessonVersion(Base):
+    """One exact lesson.json, by its SHA-256: what a session was started with stays here
+    while the library's lesson is replaced or deleted (DESIGN: a session keeps its bundle)."""
+
+    __tablename__ = "arkit_lesson_versions"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lesson_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    lesson_json: Mapped[str] = mapped_column(Text)
     added_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     @property
@@ -79,6 +96,21 @@ class Answer(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+def _private_file(path: str) -> None:
+    """The SQLite file readable by its owner only (nicknames, answers, the server's secret);
+    SQLite gives its -wal and -shm files the same mode."""
+    if not path or path.startswith(":"):
+        return
+    if os.path.exists(path):
+        os.chmod(path, 0o600)
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 class Database:
     """An engine and a session factory; ``Database(url)`` creates the tables."""
 
@@ -89,6 +121,8 @@ class Database:
         else:
             kwargs["pool_pre_ping"] = True
         self.url = url
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            _private_file(url[len("sqlite:///"):])
         self.engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             @event.listens_for(self.engine, "connect")
@@ -100,6 +134,22 @@ class Database:
                 cur.close()
         Base.metadata.create_all(self.engine)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
+        self._versions_for_old_lessons()
+
+    def _versions_for_old_lessons(self) -> None:
+        """Databases from before lesson versions: give every library lesson its version row."""
+        from sqlalchemy.exc import IntegrityError
+
+        with self.session() as s:
+            known = set(s.execute(select(LessonVersion.sha256)).scalars())
+            missing = [r for r in s.execute(select(LessonRow)).scalars() if r.sha256 not in known]
+            for r in missing:
+                s.add(LessonVersion(sha256=r.sha256, lesson_id=r.id, title=r.title, lesson_json=r.lesson_json))
+            if missing:
+                try:
+                    s.commit()
+                except IntegrityError:  # another process did it first
+                    s.rollback()
 
     def setting(self, key: str) -> str | None:
         with self.session() as s:
@@ -125,4 +175,4 @@ class Database:
         self.engine.dispose()
 
 
-__all__ = ["Answer", "Database", "LessonRow", "Participant", "SessionRow", "Setting", "select", "utcnow"]
+__all__ = ["Answer", "Database", "LessonRow", "LessonVersion", "Participant", "SessionRow", "Setting", "select", "utcnow"]

@@ -8,51 +8,104 @@ sizes counted while streaming, schema version) before anything is stored; their 
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import fcntl
 import hashlib
 import logging
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 
 from flask import Blueprint, Flask, current_app, jsonify, request, send_file
 from sqlalchemy import select
 
-from ..errors import LessonError
+from ..errors import ArkitError, LessonError
 from ..lesson.bundle import MEDIA_TYPES, read_bundle
+from ..lesson.lessonjson import asset_paths
 from .app import require_lecturer
 from .classroom import ApiError, strip_answers
-from .db import LessonRow
+from .db import LessonRow, LessonVersion, SessionRow, utcnow
 
 bp = Blueprint("library", __name__)
 log = logging.getLogger("arkit.server")
+ASSET_FILE = re.compile(r"^[0-9a-f]{64}\.(glb|usdz|png)$")
+TEMP_PREFIXES = (".upload-", ".tmp-", "tmp")  # uploads and asset writes in progress (tmp*: older servers)
 
 
-def store_bundle(app: Flask, path: Path, origin: str) -> LessonRow:
-    """Check a bundle, keep its assets, and record it (replacing an older version)."""
-    bundle = read_bundle(path)
+@contextlib.contextmanager
+def _held(path: Path, mode: str = "wb"):
+    """A file opened and locked (flock) while it is written: a lock that nobody holds marks a
+    temporary file whose writer is gone (``clean_temporary``)."""
+    f = open(path, mode)
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield f
+    finally:
+        f.close()
+
+
+@contextlib.contextmanager
+def _assets_lock(app: Flask, exclusive: bool, wait: bool = True):
+    """Writers of assets share the lock; the collector takes it alone (or not at all)."""
+    path = Path(app.config["DATA_DIR"]) / "assets" / ".lock"
+    with open(path, "a+b") as f:
+        flags = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        try:
+            fcntl.flock(f, flags | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
+def _temp_path(folder: Path, prefix: str, suffix: str) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    os.close(fd)
+    return Path(tmp)
+
+
+def store_bundle(app: Flask, path: Path, origin: str, *, keep_in: Path | None = None) -> LessonRow:
+    """Check a bundle, keep its assets and its exact lesson.json (as a version), and record
+    it in the library (replacing an older version of the same id). ``keep_in``: a folder the
+    bundle file moves to as ``<id>.arlesson`` once everything else is in place. Nothing is recorded when any step
+    fails."""
+    bundle = read_bundle(path)  # the whole contract: manifest, hashes, lesson.json schema and checks
     data = Path(app.config["DATA_DIR"])
-    for name, content in bundle.files.items():
-        if name.startswith("assets/"):
-            target = data / "assets" / name[len("assets/"):]
-            if not target.exists():
-                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-                with os.fdopen(fd, "wb") as f:
-                    f.write(content)
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, target)
     lesson = bundle.lesson
     digest = hashlib.sha256(bundle.files["lesson.json"]).hexdigest()
-    row = LessonRow(id=lesson["id"], title=lesson["title"][:200], sha256=digest,
-                    bundle_sha256=hashlib.sha256(path.read_bytes()).hexdigest(), size=path.stat().st_size,
-                    origin=origin, lesson_json=bundle.files["lesson.json"].decode("utf-8"), signed_by=bundle.signed_by)
     db = app.extensions["arkit_db"]
-    with db.session() as s:
-        existing = s.get(LessonRow, row.id)
-        if existing is not None:
-            s.delete(existing)
-            s.flush()
-        s.add(row)
-        s.commit()
+    with _assets_lock(app, exclusive=False):
+        for name, content in bundle.files.items():
+            if name.startswith("assets/"):
+                target = data / "assets" / name[len("assets/"):]
+                if target.exists():
+                    continue
+                tmp = _temp_path(target.parent, ".tmp-", ".part")
+                try:
+                    with _held(tmp) as f:
+                        f.write(content)
+                    os.chmod(tmp, 0o644)
+                    os.replace(tmp, target)
+                finally:
+                    tmp.unlink(missing_ok=True)
+        row = LessonRow(id=lesson["id"], title=lesson["title"], sha256=digest,
+                        bundle_sha256=hashlib.sha256(path.read_bytes()).hexdigest(), size=path.stat().st_size,
+                        origin=origin, lesson_json=bundle.files["lesson.json"].decode("utf-8"),
+                        signed_by=bundle.signed_by)
+        with db.session() as s:
+            if s.get(LessonVersion, digest) is None:
+                s.add(LessonVersion(sha256=digest, lesson_id=row.id, title=row.title, lesson_json=row.lesson_json))
+            existing = s.get(LessonRow, row.id)
+            if existing is not None:
+                s.delete(existing)
+                s.flush()
+            s.add(row)
+            if keep_in is not None:
+                os.replace(path, keep_in / f"{row.id}.arlesson")  # the id is a slug (checked): it stays there
+            s.commit()
     return row
 
 
@@ -65,9 +118,73 @@ def import_folder(app: Flask) -> list[str]:
     for path in sorted(Path(folder).glob("*.arlesson")):
         try:
             done.append(store_bundle(app, path, "folder").id)
-        except LessonError as error:
+        except ArkitError as error:
             log.warning("skipped %s", error)
+        except Exception:  # noqa: BLE001 (one bad file must not stop the server from starting)
+            log.exception("skipped %s: it could not be read", path)
     return done
+
+
+def clean_temporary(app: Flask) -> int:
+    """Remove what writers that died (a crash, SIGKILL mid-upload) left behind: temporary
+    files in bundles/ and assets/ that no living writer holds locked. Returns how many."""
+    data = Path(app.config["DATA_DIR"])
+    removed = 0
+    for folder in (data / "bundles", data / "assets"):
+        for path in folder.iterdir():
+            if not path.name.startswith(TEMP_PREFIXES) or not path.is_file():
+                continue
+            try:
+                with open(path, "rb") as f:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    path.unlink()
+                    removed += 1
+            except (BlockingIOError, FileNotFoundError):
+                continue  # a living writer holds it, or someone else removed it
+    if removed:
+        log.info("removed %d temporary files left by an interrupted upload", removed)
+    return removed
+
+
+def collect_garbage(app: Flask) -> int:
+    """Delete assets that no library lesson and no live session uses, and lesson versions
+    that neither a library lesson nor any stored session names. Returns the assets removed.
+    Skipped (returns 0) while an upload is writing assets."""
+    data = Path(app.config["DATA_DIR"])
+    db = app.extensions["arkit_db"]
+    with _assets_lock(app, exclusive=True, wait=False) as locked:
+        if not locked:
+            return 0
+        with db.session() as s:
+            library = s.execute(select(LessonRow.sha256, LessonRow.lesson_json)).all()
+            sessions = s.execute(select(SessionRow.lesson_sha256, SessionRow.ended, SessionRow.expires_at)).all()
+            live = {sha for sha, ended, expires in sessions if not ended and expires > utcnow()}
+            named = {sha for sha, _, _ in sessions} | {sha for sha, _ in library}
+            keep = set()
+            for _, text in library:
+                keep.update(_asset_names(text))
+            for sha in live - {sha for sha, _ in library}:
+                version = s.get(LessonVersion, sha)
+                if version is not None:
+                    keep.update(_asset_names(version.lesson_json))
+            stale = [v for v in s.execute(select(LessonVersion.sha256)).scalars() if v not in named]
+            for sha in stale:
+                s.delete(s.get(LessonVersion, sha))
+            s.commit()
+        removed = 0
+        for path in (data / "assets").iterdir():
+            if ASSET_FILE.match(path.name) and path.name not in keep:
+                path.unlink(missing_ok=True)
+                removed += 1
+    if removed:
+        log.info("removed %d assets no lesson or live session uses", removed)
+    return removed
+
+
+def _asset_names(lesson_json: str) -> set[str]:
+    import json
+
+    return {p[len("assets/"):] for p in asset_paths(json.loads(lesson_json))}
 
 
 def _summary(row: LessonRow) -> dict:
@@ -98,29 +215,36 @@ def get_lesson(lesson_id: str):
 
 @bp.post("/api/lessons")
 def upload_lesson():
+    """A bundle as the multipart field ``bundle`` or as the raw body (any other type)."""
     require_lecturer()
-    upload = request.files.get("bundle")
-    fd, tmp = tempfile.mkstemp(suffix=".arlesson", dir=Path(current_app.config["DATA_DIR"]) / "bundles")
+    folder = Path(current_app.config["DATA_DIR"]) / "bundles"
+    tmp = _temp_path(folder, ".upload-", ".arlesson")
     try:
-        with os.fdopen(fd, "wb") as f:
-            if upload is not None:
+        with _held(tmp) as f:
+            if request.mimetype == "multipart/form-data":
+                upload = request.files.get("bundle")
+                if upload is None:
+                    raise ApiError(422, "bad_bundle", "send the bundle as the form field 'bundle' or as the raw body")
                 upload.save(f)
-            else:
-                f.write(request.get_data(cache=False))
-        try:
-            row = store_bundle(current_app, Path(tmp), "upload")
-        except LessonError as error:
-            raise ApiError(422, "bad_bundle", error.problem) from None
-        final = Path(current_app.config["DATA_DIR"]) / "bundles" / f"{row.id}.arlesson"
-        os.replace(tmp, final)
+            else:  # the raw body, whatever the type (curl --data-binary sends form-urlencoded)
+                shutil.copyfileobj(request.stream, f, 1 << 20)
+            f.flush()
+            if f.tell() == 0:
+                raise ApiError(422, "bad_bundle", "the request carries no bundle")
+            try:
+                row = store_bundle(current_app, tmp, "upload", keep_in=folder)
+            except LessonError as error:
+                raise ApiError(422, "bad_bundle", error.problem) from None
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
+    collect_garbage(current_app)  # the assets of a replaced version, unless a live session uses them
     return jsonify(_summary(row)), 201
 
 
 @bp.delete("/api/lessons/<lesson_id>")
 def delete_lesson(lesson_id: str):
+    """Remove a lesson from the library. Its live sessions go on with the version they started
+    with; its assets go once no live session uses them."""
     require_lecturer()
     db = current_app.extensions["arkit_db"]
     with db.session() as s:
@@ -130,8 +254,8 @@ def delete_lesson(lesson_id: str):
         s.delete(row)
         s.commit()
     bundle = Path(current_app.config["DATA_DIR"]) / "bundles" / f"{lesson_id}.arlesson"
-    if bundle.exists():
-        bundle.unlink()
+    bundle.unlink(missing_ok=True)
+    collect_garbage(current_app)
     return "", 204
 
 
@@ -163,4 +287,4 @@ def render_narration(lesson: dict) -> dict:
     return lesson
 
 
-__all__ = ["bp", "import_folder", "store_bundle", "render_narration"]
+__all__ = ["bp", "clean_temporary", "collect_garbage", "import_folder", "store_bundle", "render_narration"]

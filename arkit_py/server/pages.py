@@ -21,7 +21,7 @@ def _session_or_error(code: str):
     room = current_app.extensions["arkit_classroom"]
     try:
         row = room.get(code)
-        return row, room.lesson_row(row.lesson_id), None
+        return row, room.session_lesson(row)["title"], None
     except ApiError as error:
         return None, None, error
 
@@ -33,7 +33,7 @@ def index():
 
 @bp.get("/j/<code>")
 def join(code: str):
-    row, lesson, error = _session_or_error(code)
+    row, title, error = _session_or_error(code)
     if error is None:
         try:
             current_app.extensions["arkit_classroom"].check_joinable(row)
@@ -42,23 +42,23 @@ def join(code: str):
     if error is not None:
         status = {"unknown_code": 404, "ended": 410, "expired": 410}.get(error.code, 400)
         return render_template("problem.html", code=normalise_code(code), error=error), status
-    return render_template("join.html", code=row.code, title=lesson.title if lesson else "")
+    return render_template("join.html", code=row.code, title=title)
 
 
 @bp.get("/p/<code>")
 def projection(code: str):
-    row, lesson, error = _session_or_error(code)
+    row, title, error = _session_or_error(code)
     if error is not None:
         return render_template("problem.html", code=normalise_code(code), error=error), 404
-    return render_template("projection.html", code=row.code, title=lesson.title if lesson else "")
+    return render_template("projection.html", code=row.code, title=title)
 
 
 @bp.get("/l/<code>")
 def lecturer(code: str):
-    row, lesson, error = _session_or_error(code)
+    row, title, error = _session_or_error(code)
     if error is not None:
         return render_template("problem.html", code=normalise_code(code), error=error), 404
-    return render_template("lecturer.html", code=row.code, title=lesson.title if lesson else "")
+    return render_template("lecturer.html", code=row.code, title=title)
 
 
 @bp.get("/lessons/<lesson_id>")

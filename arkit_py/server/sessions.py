@@ -52,11 +52,11 @@ def session_lesson(code: str):
 
     room = classroom()
     row = room.get(code)
-    lesson = room.lesson_row(row.lesson_id).lesson
+    lesson = room.session_lesson(row)  # the version the session started with
     token = bearer()
     if token:
         room.authorise(row, token)
-        return jsonify(render_narration(lesson))
+        return jsonify(render_narration(json.loads(json.dumps(lesson))))
     revealed = set(json.loads(row.state_json).get("revealed", []))
     return jsonify(render_narration(strip_answers(lesson, revealed)))
 
@@ -66,6 +66,7 @@ def control(code: str):
     from .live import broadcast_state
 
     room = classroom()
+    room.authorise(room.get(code), bearer())  # who it is before what it says: no body read for strangers
     row = room.control(code, bearer(), json_body())
     state = room.public_state(row)
     broadcast_state(row.code, state)
