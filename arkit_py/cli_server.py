@@ -26,11 +26,26 @@ def _config(args: argparse.Namespace) -> dict:
     data = Path(args.data).resolve()
     config = {"DATA_DIR": str(data), "LESSONS_DIR": str(Path(args.lessons).resolve()) if args.lessons else None,
               "DATABASE_URL": args.database, "REDIS_URL": args.redis, "ASYNC_MODE": "gevent"}
-    for key in ("LECTURER_KEY", "SESSION_CAP", "RETENTION_DAYS", "SESSION_HOURS", "SECRET_KEY", "JOINS_PER_MINUTE"):
+    for key in ("LECTURER_KEY", "RETENTION_DAYS", "SESSION_HOURS", "SECRET_KEY"):
         value = os.environ.get(f"ARKIT_{key}")
         if value:
-            config[key] = int(value) if key in ("SESSION_CAP", "JOINS_PER_MINUTE") else value
+            config[key] = value
+    for key in LIMITS:  # docs/security.md
+        value = os.environ.get(f"ARKIT_{key}")
+        if value:
+            try:
+                config[key] = int(value)
+            except ValueError:
+                raise InputError(f"ARKIT_{key}", f"must be a whole number, got {value!r}") from None
+            if config[key] < 0:
+                raise InputError(f"ARKIT_{key}", f"must be 0 or more, got {value!r}")
+    if getattr(args, "proxy_hops", None) is not None:
+        config["PROXY_HOPS"] = args.proxy_hops
     return config
+
+
+LIMITS = ("SESSION_CAP", "JOINS_PER_MINUTE", "ANSWERS_PER_MINUTE", "EVENTS_PER_SECOND", "POINTER_PER_SECOND",
+          "MAX_JSON_BYTES", "PROXY_HOPS")
 
 
 def _tls(args: argparse.Namespace, data: Path, hosts: list[str]):
@@ -168,6 +183,9 @@ def add_parser(sub) -> None:
         p.add_argument("--database", help="SQLAlchemy URL (default SQLite in the data folder), e.g. "
                                           "postgresql+psycopg://user@host/arkit")
         p.add_argument("--redis", help="Redis URL for several server processes, e.g. redis://localhost:6379/0")
+        p.add_argument("--proxy-hops", type=int, metavar="N",
+                       help="trusted proxies in front of the server (1 behind nginx): the students' addresses come "
+                            "from X-Forwarded-For only then (default ARKIT_PROXY_HOPS or 0)")
         if name == "demo":
             p.add_argument("--lesson", default="fdg", help="the lesson to open a session on (default fdg)")
         p.set_defaults(func=func)
