@@ -184,3 +184,60 @@ def test_any_text_loads_or_fails_with_a_location(tmp_path, text):
         load_lesson(folder)
     except LessonError as error:
         assert re.match(r"^.+lesson\.yaml:\d+:\d+: ", str(error)), str(error)
+
+
+def _bomb(levels: int = 9) -> str:
+    """A billion-laughs YAML head: each anchor repeats the one before nine times."""
+    lines = ['b0: &b0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels):
+        lines.append(f"b{i}: &b{i} [" + ", ".join([f"*b{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("where", ["head", "narration"])
+def test_alias_bombs_are_refused_at_once_with_their_line(tmp_path, where):
+    text = template_text()
+    if where == "head":
+        text = _bomb() + text
+    else:  # an anchor on a value deep in the lesson
+        text = text.replace("narration: ", "narration: &n ", 1)
+    folder = write_lesson(tmp_path, text)
+    with pytest.raises(LessonError, match="anchors and aliases") as info:
+        load_lesson(folder)
+    assert LOCATED.match(str(info.value)), str(info.value)
+
+
+@pytest.mark.parametrize("opening,closing", [("[", "]"), ("{a: ", "}"), ("- ", "")])
+def test_deep_nesting_is_refused_with_its_line(tmp_path, opening, closing):
+    if opening == "- ":  # block lists, one level per line
+        text = template_text() + "extra:\n" + "\n".join("  " * (i + 1) + "-" for i in range(60)) + " x\n"
+    else:  # flow style, 100,000 levels in one line
+        text = template_text() + "extra: " + opening * 100_000 + "1" + closing * 100_000 + "\n"
+    folder = write_lesson(tmp_path, text)
+    with pytest.raises(LessonError, match="too deep") as info:
+        load_lesson(folder)
+    assert LOCATED.match(str(info.value)), str(info.value)
+
+
+@pytest.mark.parametrize("source,expected", [
+    ("phantom:mird-adult?voxel=0.01", "voxel must be between 0.25 and 20 mm"),
+    ("phantom:mird-adult?voxel=nan", "voxel must be between"),
+    ("phantom:mird-adult?sex=x", "sex must be male or female"),
+    ("/etc/passwd", "is an absolute path"),
+    ("../outside.nii.gz", "is outside the lesson folder"),
+])
+def test_validate_refuses_what_the_build_would(tmp_path, source, expected):
+    (tmp_path / "outside.nii.gz").write_bytes(b"x")
+    message = _error(tmp_path, "source: phantom:mird-adult?voxel=8", f"source: {source!r}")
+    assert LOCATED.match(message) and "holograms.body.source" in message and expected in message, message
+
+
+def test_validate_reads_the_lessons_tracer_file(tmp_path):
+    folder = write_lesson(tmp_path, template_text().replace("    profile: phone", "    profile: phone\n    tracer: my.yaml"))
+    (folder / "my.yaml").write_text("base: fdg\nsources: {s: 5}\n")
+    with pytest.raises(LessonError, match=r"holograms\.body\.tracer: .*sources") as info:
+        load_lesson(folder)
+    assert LOCATED.match(str(info.value))
+    (folder / "my.yaml").write_text(_bomb() + "base: fdg\n")
+    with pytest.raises(LessonError, match="anchors and aliases"):
+        load_lesson(folder)
