@@ -37,7 +37,6 @@ from functools import lru_cache
 from importlib import resources
 
 import numpy as np
-import yaml
 
 from ..errors import InputError
 from ..units import UnitError, parse_quantity
@@ -303,7 +302,7 @@ def load_tracer(spec: str | os.PathLike) -> TracerModel:
         data = _read_yaml(text, spec)
         base = data.pop("base", None)
         if base is not None:
-            if base not in library_ids():
+            if not isinstance(base, str) or base not in library_ids():
                 raise InputError(spec, f"base: unknown tracer {base!r} (library: {', '.join(library_ids())})")
             merged = _merge(_read_yaml(_library_text(base), base), data)
             return _parse(merged, spec, user=True, overrides=data)
@@ -316,15 +315,22 @@ def load_tracer(spec: str | os.PathLike) -> TracerModel:
 
 
 def _read_yaml(text: str, where: str) -> dict:
+    """A tracer file's mapping, read by arkit's one YAML reader (no aliases, bounded nesting,
+    no repeated keys; ``arkit_py.yamlio``)."""
+    from ..yamlio import YamlProblem, load_yaml
+
+    if len(text) > MAX_TRACER_CHARS:
+        raise InputError(where, f"larger than {MAX_TRACER_CHARS // 1000} kB: not a tracer file")
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        at = f"line {mark.line + 1}: " if mark else ""
-        raise InputError(where, f"{at}not valid YAML ({getattr(error, 'problem', None) or 'syntax error'})") from None
+        data, _ = load_yaml(text)
+    except YamlProblem as error:
+        raise InputError(where, f"line {error.line}: {error.problem}") from None
     if not isinstance(data, dict):
         raise InputError(where, "a tracer file must be a mapping (id, nuclide, regions, compartments, ...)")
     return data
+
+
+MAX_TRACER_CHARS = 1_000_000
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -346,7 +352,31 @@ def _overridden(overrides: dict | None, path: tuple[str, ...]) -> bool:
     return True
 
 
+def _shown(value) -> str:
+    """What a wrong-typed value is, for a message: ``a list``, ``the number 5``, ``nothing``."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a yes/no value)"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the text {value if len(value) <= 40 else value[:37] + '...'!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+SOURCE_FIELDS = ("citation", "status", "url", "where", "note")
+PUBLISHED_TEXT = ("quantity", "organ", "region", "label", "unit", "source", "status", "note", "sex")
+
+
 class _Reader:
+    """Reads a tracer file's mapping; every field's type is checked before it is used, and
+    any problem is an ``InputError`` ``<file>: <field>: <problem>``."""
+
     def __init__(self, where: str, sources: dict, user: bool, overrides: dict | None):
         self.where = where
         self.sources = sources
@@ -357,6 +387,76 @@ class _Reader:
     def fail(self, field_name: str, problem: str):
         raise InputError(self.where, f"{field_name}: {problem}")
 
+    # -- typed fields ------------------------------------------------------------------
+
+    def mapping(self, value, name: str, what: str, *, optional: bool = False) -> dict:
+        """A mapping (None is an empty one when ``optional``)."""
+        if value is None and optional:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(name, f"must be a mapping ({what}), got {_shown(value)}")
+        return value
+
+    def text(self, value, name: str, *, default: str | None = None, what: str = "text") -> str:
+        """A string; None gives ``default`` (a missing field when ``default`` is None)."""
+        if value is None and default is not None:
+            return default
+        if value is None:
+            self.fail(name, f"missing ({what})")
+        if not isinstance(value, str):
+            self.fail(name, f"must be {what}, got {_shown(value)}")
+        return value
+
+    def ident(self, value, name: str, what: str = "an ID") -> str:
+        """An ID (a key or a reference to one): text or a whole number, not empty."""
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+            self.fail(name, f"must be {what} (text), got {_shown(value)}")
+        return str(value)
+
+    def items(self, value: dict, name: str, what: str = "an ID") -> list[tuple[str, object]]:
+        """(ID, value) of a mapping whose keys are IDs, each ID once."""
+        out, seen = [], set()
+        for key, item in value.items():
+            key = self.ident(key, f"{name}.{key}", what)
+            if key in seen:
+                self.fail(f"{name}.{key}", "appears twice")
+            seen.add(key)
+            out.append((key, item))
+        return out
+
+    def names(self, value, name: str) -> tuple[str, ...]:
+        """A list of structure names (None: none)."""
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.fail(name, f"must be a list of structure names, got {_shown(value)}")
+        for i, s in enumerate(value):
+            if not isinstance(s, str) or not s.strip():
+                self.fail(f"{name}[{i}]", f"must be a structure name (text), got {_shown(s)}")
+        return tuple(value)
+
+    def flag(self, value, name: str) -> bool:
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            self.fail(name, f"must be true or false, got {_shown(value)}")
+        return value
+
+    def number(self, value, name: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.fail(name, f"must be a finite number, got {_shown(value)}")
+        return float(value)
+
+    def context(self, spec: dict, name: str) -> None:
+        """The ``source``, ``status`` and ``note`` a mapping gives its parameters."""
+        if spec.get("source") is not None:
+            self.ident(spec["source"], f"{name}.source", "a source key")
+        for key in ("status", "note"):
+            if spec.get(key) is not None:
+                self.text(spec[key], f"{name}.{key}")
+
+    # -- parameters --------------------------------------------------------------------
+
     def param(self, raw, name: str, kind: str, *, context: dict, path: tuple[str, ...], minimum: float | None = 0.0,
               positive: bool = False) -> Param:
         note = ""
@@ -366,12 +466,15 @@ class _Reader:
         if isinstance(raw, dict):
             if "value" not in raw:
                 self.fail(name, "a parameter mapping needs 'value'")
+            self.context(raw, name)
             value = raw["value"]
             source = raw.get("source", source)
             status = raw.get("status", status)
-            note = str(raw.get("note", ""))
+            note = raw.get("note") or ""
+        if value is None:
+            self.fail(name, f"no value (give {_EXAMPLE[kind]})")
         try:
-            number = parse_quantity(value, kind) if kind != "dimensionless" else parse_quantity(value, "dimensionless")
+            number = parse_quantity(value, kind)
         except UnitError as error:
             self.fail(name, str(error))
         if positive and number <= 0:
@@ -382,6 +485,7 @@ class _Reader:
             source, status = f"lecturer file {os.path.basename(self.where)}", "user"
         if source is None:
             self.fail(name, "no source (give 'source:' beside the value or on its compartment)")
+        source = str(source)
         if status is None:
             status = self.sources.get(source, {}).get("status")
         if status is None:
@@ -393,66 +497,107 @@ class _Reader:
             self.fail(name, f"unknown status {status!r} (one of {', '.join(STATUSES)})")
         if source not in self.sources and status != "user":
             self.fail(name, f"unknown source {source!r} (list it under 'sources:')")
-        p = Param(name, float(number), str(value), str(source), str(status), note)
+        p = Param(name, float(number), str(value), source, str(status), note)
         self.params.append(p)
         return p
 
 
+_EXAMPLE = {"dimensionless": "a fraction such as 0.3", "time": "a time such as 2 h", "activity": "an activity such "
+            "as 370 MBq"}
+
+
+def _read_sources(where: str, raw) -> dict[str, dict]:
+    """``sources:``: source key -> mapping of text fields (citation, status, url, where, note)."""
+    r = _Reader(where, {}, True, None)
+    raw = r.mapping(raw, "sources", "source key -> citation, status, url", optional=True)
+    out = {}
+    for key, spec in r.items(raw, "sources", "a source key"):
+        name = f"sources.{key}"
+        spec = r.mapping(spec, name, "citation, status, url, where, note")
+        for field_name, value in spec.items():
+            if field_name in SOURCE_FIELDS and value is not None:
+                r.text(value, f"{name}.{field_name}")
+        if spec.get("status") is not None and spec["status"] not in STATUSES:
+            r.fail(f"{name}.status", f"unknown status {spec['status']!r} (one of {', '.join(STATUSES)})")
+        out[key] = dict(spec)
+    return out
+
+
 def _parse(data: dict, where: str, *, user: bool, overrides: dict | None = None) -> TracerModel:
-    sources = data.get("sources") or {}
-    if not isinstance(sources, dict):
-        raise InputError(where, "sources: must be a mapping of source keys")
+    """The model of a tracer file's mapping; every field's type and value is checked, so a
+    wrong one is an ``InputError`` naming the file and the field before anything uses it."""
+    sources = _read_sources(where, data.get("sources"))
     r = _Reader(where, sources, user, overrides)
     for key in ("id", "nuclide", "regions", "compartments"):
-        if key not in data:
+        if data.get(key) is None:
             r.fail(key, "missing")
-    tracer_id = str(data["id"])
+    tracer_id = r.ident(data["id"], "id", "the tracer's ID")
+    nuclide_text = r.text(data["nuclide"], "nuclide", what="a nuclide such as F-18")
     try:
-        nuclide_name = nuclide(str(data["nuclide"])).name
+        nuclide_name = nuclide(nuclide_text).name
     except InputError as error:
         r.fail("nuclide", error.problem)
+    name = r.text(data.get("name"), "name", default=tracer_id)
+    description = r.text(data.get("description"), "description", default="")
 
     regions: dict[str, Region] = {}
-    if not isinstance(data["regions"], dict) or not data["regions"]:
+    raw_regions = r.mapping(data["regions"], "regions", "region ID -> structures, fallback, remainder, display")
+    if not raw_regions:
         r.fail("regions", "must be a non-empty mapping")
-    for rid, spec in data["regions"].items():
-        spec = spec or {}
-        if not isinstance(spec, dict):
-            r.fail(f"regions.{rid}", "must be a mapping (structures, fallback, remainder)")
-        structures = tuple(str(s) for s in spec.get("structures", []) or [])
-        if not structures and not spec.get("remainder"):
-            r.fail(f"regions.{rid}", "needs 'structures' or 'remainder: true'")
-        regions[str(rid)] = Region(str(rid), structures, tuple(str(s) for s in spec.get("fallback", []) or []),
-                                   bool(spec.get("remainder", False)), str(spec.get("display", "")))
+    for rid, spec in r.items(raw_regions, "regions", "a region ID"):
+        base = f"regions.{rid}"
+        spec = r.mapping(spec, base, "structures, fallback, remainder, display", optional=True)
+        structures = r.names(spec.get("structures"), f"{base}.structures")
+        fallback = r.names(spec.get("fallback"), f"{base}.fallback")
+        remainder = r.flag(spec.get("remainder"), f"{base}.remainder")
+        display = r.text(spec.get("display"), f"{base}.display", default="")
+        if not structures and not remainder:
+            r.fail(base, "needs 'structures' or 'remainder: true'")
+        regions[rid] = Region(rid, structures, fallback, remainder, display)
 
     compartments: dict[str, Compartment] = {}
-    raw_compartments = data["compartments"]
-    if not isinstance(raw_compartments, dict) or not raw_compartments:
+    raw_compartments = r.mapping(data["compartments"], "compartments",
+                                 "compartment ID -> region, initial, half_time, to, ...")
+    if not raw_compartments:
         r.fail("compartments", "must be a non-empty mapping")
-    for cid, spec in raw_compartments.items():
-        cid = str(cid)
+    for cid, spec in r.items(raw_compartments, "compartments", "a compartment ID"):
         base = f"compartments.{cid}"
-        if not isinstance(spec, dict):
-            r.fail(base, "must be a mapping (region, initial, half_time, to, ...)")
-        region = str(spec.get("region", ""))
+        if cid == EXCRETED:
+            r.fail(base, f"{EXCRETED!r} is reserved (the activity that has left the body)")
+        spec = r.mapping(spec, base, "region, initial, half_time, to, ...")
+        r.context(spec, base)
+        if spec.get("region") is None:
+            r.fail(f"{base}.region", "missing (the region the compartment belongs to)")
+        region = r.ident(spec["region"], f"{base}.region", "a region ID")
         if region not in regions:
             r.fail(f"{base}.region", f"unknown region {region!r} (regions: {', '.join(regions)})")
         initial = r.param(spec.get("initial", 0.0), f"{base}.initial", "dimensionless", context=spec,
                           path=("compartments", cid, "initial"))
         if initial.value > 1:
             r.fail(f"{base}.initial", f"a fraction must be at most 1, got {initial.text}")
-        outs = spec.get("out")
-        if outs is None and "half_time" in spec:
+        bladder = r.flag(spec.get("bladder"), f"{base}.bladder")
+        if "out" in spec:
+            outs = spec["out"]
+            if outs is not None and not isinstance(outs, list):
+                r.fail(f"{base}.out", f"must be a list of {{to, half_time}}, got {_shown(outs)}")
+            outs = outs or []
+        elif "half_time" in spec:
             outs = [{"to": spec.get("to", EXCRETED), "half_time": spec["half_time"]}]
+        else:
+            outs = []
         transfers = []
-        for i, o in enumerate(outs or []):
+        for i, o in enumerate(outs):
+            one = "out" not in spec
+            oname = base if one else f"{base}.out[{i}]"
             if not isinstance(o, dict) or "half_time" not in o:
-                r.fail(f"{base}.out[{i}]", "needs 'to' and 'half_time'")
-            path = ("compartments", cid, "half_time") if "out" not in spec else ("compartments", cid, "out")
-            hp = r.param(o["half_time"], f"{base}.half_time" if "out" not in spec else f"{base}.out[{i}].half_time",
-                         "time", context={**spec, **o}, path=path, positive=True)
-            transfers.append(Transfer(str(o.get("to", EXCRETED)), hp))
-        compartments[cid] = Compartment(cid, region, initial, tuple(transfers), bool(spec.get("bladder", False)))
+                r.fail(oname, "needs 'to' and 'half_time'")
+            if not one:
+                r.context(o, oname)
+            target = r.ident(o.get("to", EXCRETED), f"{oname}.to", "a compartment ID or 'excreted'")
+            path = ("compartments", cid, "half_time") if one else ("compartments", cid, "out")
+            hp = r.param(o["half_time"], f"{oname}.half_time", "time", context={**spec, **o}, path=path, positive=True)
+            transfers.append(Transfer(target, hp))
+        compartments[cid] = Compartment(cid, region, initial, tuple(transfers), bladder)
     for c in compartments.values():
         for t in c.transfers:
             if t.target != EXCRETED and t.target not in compartments:
@@ -465,37 +610,51 @@ def _parse(data: dict, where: str, *, user: bool, overrides: dict | None = None)
     if abs(total - 1.0) > 1e-6:
         r.fail("compartments", f"initial fractions must sum to 1 (the administered activity), got {total:.6g}")
 
-    vspec = data.get("voiding") or {}
+    vspec = r.mapping(data.get("voiding"), "voiding", "interval, first, source", optional=True)
+    r.context(vspec, "voiding")
     interval = first = None
-    if vspec:
-        if "interval" in vspec and vspec["interval"] is not None:
-            interval = r.param(vspec["interval"], "voiding.interval", "time", context=vspec,
-                               path=("voiding", "interval"), positive=True)
-        if vspec.get("first") is not None:
-            first = r.param(vspec["first"], "voiding.first", "time", context=vspec, path=("voiding", "first"),
-                            positive=True)
+    if vspec.get("interval") is not None:
+        interval = r.param(vspec["interval"], "voiding.interval", "time", context=vspec,
+                           path=("voiding", "interval"), positive=True)
+    if vspec.get("first") is not None:
+        first = r.param(vspec["first"], "voiding.first", "time", context=vspec, path=("voiding", "first"),
+                        positive=True)
     activity = None
     if data.get("activity") is not None:
-        activity = r.param(data["activity"], "activity", "activity", context=data.get("activity_source", {}) or {},
-                           path=("activity",), positive=True)
-    quantity = str(data.get("quantity", "concentration"))
+        context = r.mapping(data.get("activity_source"), "activity_source", "source, status", optional=True)
+        r.context(context, "activity_source")
+        activity = r.param(data["activity"], "activity", "activity", context=context, path=("activity",),
+                           positive=True)
+    quantity = r.text(data.get("quantity"), "quantity", default="concentration", what="'concentration' or 'suv'")
     if quantity not in ("concentration", "suv"):
         r.fail("quantity", f"must be 'concentration' or 'suv', got {quantity!r}")
     window = data.get("window")
     if window is not None:
-        if not (isinstance(window, list) and len(window) == 2 and all(isinstance(v, (int, float)) for v in window)
-                and window[1] > window[0]):
+        if not isinstance(window, list) or len(window) != 2:
+            r.fail("window", f"must be [min, max] with max > min, got {_shown(window)}")
+        window = (r.number(window[0], "window[0]"), r.number(window[1], "window[1]"))
+        if not window[1] > window[0]:
             r.fail("window", "must be [min, max] with max > min")
-        window = (float(window[0]), float(window[1]))
     until = 7200.0
     if data.get("until") is not None:
         try:
             until = parse_quantity(data["until"], "time")
         except UnitError as error:
             r.fail("until", str(error))
-    published = data.get("published") or []
+        if not until > 0:
+            r.fail("until", f"must be positive, got {data['until']!r}")
+    published = data.get("published")
+    if published is None:
+        published = []
     if not isinstance(published, list):
-        r.fail("published", "must be a list")
-    return TracerModel(tracer_id, str(data.get("name", tracer_id)), nuclide_name, regions, compartments,
-                       Voiding(interval, first), r.params, sources, activity, quantity, window, until,
-                       str(data.get("description", "")).strip(), published, where)
+        r.fail("published", f"must be a list of mappings (quantity, value, unit, source, ...), got {_shown(published)}")
+    for i, row in enumerate(published):
+        pname = f"published[{i}]"
+        r.mapping(row, pname, "quantity, organ or region, value, unit, source, status")
+        for key in PUBLISHED_TEXT:
+            if row.get(key) is not None:
+                r.text(row[key], f"{pname}.{key}")
+        if "value" in row:
+            r.number(row["value"], f"{pname}.value")
+    return TracerModel(tracer_id, name, nuclide_name, regions, compartments, Voiding(interval, first), r.params,
+                       sources, activity, quantity, window, until, description.strip(), published, where)

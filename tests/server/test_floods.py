@@ -65,19 +65,35 @@ class Watcher:
 
 
 def _flood(url, code, make_event, count, done: threading.Event):
-    sio = _client(url)
-    sio.call("join", {"code": code}, namespace="/session", timeout=10)
+    """One socket sending ``count`` events, 200 awaiting their acks at any time (as a script
+    with python-socketio's asyncio client would)."""
+    import asyncio
+
+    import socketio
+
+    async def run():
+        sio = socketio.AsyncClient(reconnection=False)
+        await sio.connect(url, namespaces=["/session"], transports=["websocket"])
+        await sio.call("join", {"code": code}, namespace="/session", timeout=10)
+        gate = asyncio.Semaphore(200)
+
+        async def one(i):
+            async with gate:
+                if not sio.connected:
+                    return
+                name, payload = make_event(i)
+                try:
+                    await sio.call(name, payload, namespace="/session", timeout=5)
+                except Exception:  # noqa: BLE001 (refused, timed out or closed by the server: the point)
+                    pass
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+        await sio.disconnect()
+
     try:
-        for i in range(count):
-            if not sio.connected:
-                break
-            name, payload = make_event(i)
-            sio.emit(name, payload, namespace="/session")
-    except Exception:  # noqa: BLE001 (the server closing the flooder is the point)
-        pass
+        asyncio.run(run())
     finally:
         done.set()
-        sio.disconnect()
 
 
 @pytest.mark.parametrize("flood", ["answers", "unknown-events", "joins"])
