@@ -40,8 +40,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import ArkitError, LessonError
-from .lessonjson import load_lesson_json, step_names
-from .source import SCHEMA_VERSION, LessonSource, load_lesson
+from .lessonjson import check_lesson_json, load_lesson_json, step_names
+from .source import SCHEMA_VERSION, LessonSource, display_path, load_lesson
 
 MEDIA_TYPES = {"glb": "model/gltf-binary", "usdz": "model/vnd.usdz+zip", "png": "image/png"}
 ASSET_NAME = re.compile(r"^assets/[0-9a-f]{64}\.(glb|usdz|png)$")
@@ -283,6 +283,7 @@ def build_lesson(folder: str | os.PathLike, out_dir: str | os.PathLike, *, cache
             assets[path] = png
             lesson["thumbnail"] = {"path": path, "sha256": digest, "size": len(png), "type": MEDIA_TYPES["png"]}
     _check_names_present(src, names)
+    check_lesson_json(lesson, display_path(src.path))  # what every reader will check: never build what it refuses
     lesson_bytes = _json_bytes(lesson)
     files = {"lesson.json": lesson_bytes, **assets}
     manifest = {"schema_version": SCHEMA_VERSION,
