@@ -97,3 +97,21 @@ def load_yaml(text: str) -> tuple[object, yaml.Node | None]:
         if loader is not None:
             loader.dispose()
     return data, node
+
+
+def load_json(text: str | bytes) -> object:
+    """A JSON document (label tables, sidecars) with the same refusals: NaN and Infinity
+    (not JSON), nesting past any parser's recursion. ``YamlProblem`` with the line."""
+    import json
+
+    def constant(name: str):
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        return json.loads(text, parse_constant=constant)
+    except json.JSONDecodeError as error:
+        raise YamlProblem(f"not valid JSON: {error.msg}", error.lineno, error.colno) from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise YamlProblem(f"not valid JSON: {error}") from None
+    except RecursionError:
+        raise YamlProblem("not valid JSON: nested too deeply") from None

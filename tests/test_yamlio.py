@@ -61,3 +61,21 @@ def test_tracer_files_refuse_bombs_at_once(tmp_path, make, problem):
                        text=True, timeout=60)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and str(path) in r.stderr and problem in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"), ('{"1": NaN}', "NaN is not JSON"),
+    ('{"1": Infinity}', "Infinity is not JSON"), ('{"1": "liver",}', "not valid JSON"),
+])
+def test_json_files_get_the_same_refusals(tmp_path, text, problem):
+    from arkit_py.errors import InputError
+    from arkit_py.sources.labeltables import read_label_table
+    from arkit_py.yamlio import load_json
+
+    with pytest.raises(YamlProblem, match=problem):
+        load_json(text)
+    path = tmp_path / "labels.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=problem) as info:
+        read_label_table(str(path))
+    assert str(path) in str(info.value) and "\n" not in str(info.value)

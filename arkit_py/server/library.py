@@ -9,7 +9,6 @@ sizes counted while streaming, schema version) before anything is stored; their 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import hashlib
 import logging

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import json
 import os
 import re
 import shlex
@@ -238,10 +237,12 @@ def _parse_csv(text, path):
 
 
 def _parse_json(text, path):
+    from ..yamlio import YamlProblem, load_json
+
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON: {exc}") from None
+        data = load_json(text)
+    except YamlProblem as exc:
+        raise InputError(path, f"line {exc.line}: {exc.problem}") from None
     if isinstance(data, dict):
         items = [(f"key {k!r}", k, v) for k, v in data.items()]
     elif isinstance(data, list):

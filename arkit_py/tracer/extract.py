@@ -27,7 +27,6 @@ Frames: all affines are voxel index -> RAS mm; frame times are seconds after inj
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -177,15 +176,17 @@ def _sidecar(name: str, bids) -> tuple[Mapping | None, str | None]:
             return None, None
         bids = stem + ".json"
     json_name = os.fspath(bids)
+    from ..yamlio import YamlProblem, load_json
+
     try:
         with open(json_name, encoding="utf-8-sig") as f:
-            content = json.load(f)
+            content = load_json(f.read(10_000_001))
     except FileNotFoundError:
         raise InputError(json_name, "no such file (the PET-BIDS sidecar)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(json_name, f"cannot read the sidecar ({_reason(exc)})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(json_name, f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except YamlProblem as exc:
+        raise InputError(json_name, f"line {exc.line}: {exc.problem}") from None
     if not isinstance(content, dict):
         raise InputError(json_name, "the sidecar must be a JSON object")
     return content, json_name
