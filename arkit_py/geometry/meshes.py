@@ -70,6 +70,11 @@ def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: 
     say = progress or (lambda message: None)
     wanted = set(seg.segments) if labels is None else set(labels)
     spacing = np.linalg.norm(seg.affine[:3, :3], axis=0)
+    # Voxel axes in any order (i -> S, j -> P, k -> L on a sagittal scan) are a rotation and
+    # perhaps a reflection of R, A, S. The nets orient faces outward in index space; a
+    # reflection (a negative determinant) reverses that orientation in RAS, so faces are
+    # re-wound once here, and everything after (decimation, volume restore) sees outward faces.
+    mirrored = bool(np.linalg.det(seg.affine[:3, :3]) < 0)
 
     t = time.perf_counter()
     for layer in seg.layers:
@@ -97,6 +102,8 @@ def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: 
         nonlocal offset, before, prepassed
         t0 = time.perf_counter()
         faces = net.faces if keep is None else net.faces[keep]
+        if mirrored:  # a left-handed grid turns every triangle inside out in RAS: turn it back
+            faces = faces[:, ::-1]
         pairs = (pairs if keep is None else pairs[keep]) + shift
         before += len(faces)
         vertices = _to_ras(seg.affine, net.vertices)
