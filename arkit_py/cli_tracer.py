@@ -54,9 +54,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from .tracer.dose import published_comparison
+
+    # everything that can fail is computed before the first line is printed
     m = load_model(args.tracer, args.voiding)
     n = m.nuclide
     tiac = m.tiac_regions()
+    ours = published_comparison(m, tiac)  # our teaching estimate (mGy/MBq) per organ
     if args.json:
         out = {
             "id": m.id, "name": m.name, "nuclide": n.name, "half_life_s": n.half_life_s,
@@ -94,9 +98,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"\nTIAC (h, exact, voiding every {voiding}); sum {sum(tiac.values()):.4g} h <= mean life {n.mean_life_h:.4g} h")
     for region, value in tiac.items():
         print(f"  {region}: {value:.4g}")
-    from .tracer.dose import published_comparison
-
-    ours = published_comparison(m, tiac)  # our teaching estimate (mGy/MBq) per organ
     if m.published:
         print("\npublished values (printed beside ours, not asserted; ours are a teaching approximation)")
         for row in m.published:

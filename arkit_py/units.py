@@ -193,6 +193,8 @@ def same_quantity(a: str, b: str, kind: str, *, rel: float = 1e-9) -> bool:
 
 
 def _an(kind: str) -> str:
+    if kind == "dimensionless":
+        return "a plain number"
     word = kind.replace("_", " ")
     return ("an " if word[0] in "aeiou" else "a ") + word
 

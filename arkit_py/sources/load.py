@@ -19,7 +19,7 @@ from ..structures import lookup
 from .labeltables import LabelTable, is_shipped, read_label_table
 from .nifti import read_nifti
 from .nrrd import read_nrrd
-from .segmentation import Segment, Segmentation
+from .segmentation import Segment, Segmentation, held_warnings
 from .totalseg import read_mask_folder
 
 Reader = Callable[..., Segmentation]
@@ -56,9 +56,15 @@ def load_segmentation(spec: str, *, labels: str | None = None) -> Segmentation:
         ``totalsegmentator`` for TotalSegmentator's v2 ``total`` numbering. TotalSegmentator
         writes its own label table into its NIfTI headers; that table is kept over the
         shipped one, as it says which task numbered the file.
-    Returns a Segmentation, affine voxel -> RAS mm. Raises InputError for bad input.
+    Returns a Segmentation, affine voxel -> RAS mm. Raises InputError for bad input; the
+    readers' warnings are logged only when the whole read succeeds (a failing read prints
+    its one-line error alone).
     """
-    spec = os.fspath(spec)
+    with held_warnings():
+        return _load(os.fspath(spec), labels)
+
+
+def _load(spec: str, labels: str | None) -> Segmentation:
     table: LabelTable | None = None
     defaults: LabelTable | None = None
     if labels is not None:

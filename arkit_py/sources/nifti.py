@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..structures import lookup
 from .labeltables import LabelTable
 from .memory import check_fits
-from .segmentation import Segment, Segmentation
+from .segmentation import Segment, Segmentation, held_warnings, warn
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +39,17 @@ def read_nifti(path: str | os.PathLike, *, labels: LabelTable | None = None,
     labels : names (and colours) that override the file's own, by label value.
     default_labels : names for labels the file does not name itself (a TotalSegmentator
         table for its multi-label output without a header label map).
-    Returns a one-layer Segmentation; the affine is voxel -> RAS mm.
+    Returns a one-layer Segmentation; the affine is voxel -> RAS mm. Warnings (no
+    orientation, a malformed label table) are logged only when the read succeeds.
     """
-    img, shape = open_nifti(path)
-    affine = check_affine(nifti_affine(img), path)
-    names = caret_label_table(img.header)
-    raw, slope, inter = nifti_data(img, path, shape)
-    layer = label_array(raw, path, slope=slope, inter=inter)
-    del raw, img
-    return assemble(path, [layer], affine, names=names, labels=labels, default_labels=default_labels)
+    with held_warnings():
+        img, shape = open_nifti(path)
+        affine = check_affine(nifti_affine(img), path)
+        names = caret_label_table(img.header)
+        raw, slope, inter = nifti_data(img, path, shape)
+        layer = label_array(raw, path, slope=slope, inter=inter)
+        del raw, img
+        return assemble(path, [layer], affine, names=names, labels=labels, default_labels=default_labels)
 
 
 # -- NIfTI pieces (also used by the TotalSegmentator folder reader) --------------------------
@@ -107,10 +109,11 @@ def spatial_shape(full: tuple[int, ...], path) -> tuple[int, int, int]:
 
 
 def nifti_affine(img) -> np.ndarray:
-    """Voxel -> RAS mm: nibabel's affine (sform, else qform, else zooms) scaled to mm."""
+    """Voxel -> RAS mm: nibabel's affine (sform, else qform, else zooms) scaled to mm.
+    Its warning is held inside a ``held_warnings`` read (logged if the read succeeds)."""
     hdr = img.header
     if int(hdr["sform_code"]) == 0 and int(hdr["qform_code"]) == 0:
-        log.warning("NIfTI header has no orientation (sform and qform codes are 0): "
+        warn(log, "NIfTI header has no orientation (sform and qform codes are 0): "
                     "using the voxel sizes with nibabel's default axes")
     affine = np.array(img.affine, dtype=np.float64)
     unit = hdr.get_xyzt_units()[0]
@@ -153,7 +156,7 @@ def caret_label_table(header) -> LabelTable:
         try:
             root = ET.fromstring(bytes(content).rstrip(b"\x00 \t\r\n"))
         except ET.ParseError as exc:
-            log.warning("ignoring a NIfTI header extension with a malformed label table (%s)", exc)
+            warn(log, "ignoring a NIfTI header extension with a malformed label table (%s)", exc)
             continue
         for element in root.iter("Label"):
             try:
@@ -291,8 +294,8 @@ def assemble(path, layers: list[np.ndarray], affine, *, names: LabelTable | None
         segments[label] = Segment(label, lookup(name, color), layer)
     unnamed = [label for label in present if label not in names and label not in labels and label not in default_labels]
     if len(unnamed) >= 10 and not names and max(unnamed) <= 117:
-        log.info("%s: labels have no names; for TotalSegmentator output pass labels='totalsegmentator' "
-                 "(--labels totalsegmentator)", path)
+        warn(log, "%s: labels have no names; for TotalSegmentator output pass labels='totalsegmentator' "
+                 "(--labels totalsegmentator)", path, level=logging.INFO)
     return Segmentation(layers=layers, affine=affine, segments=segments)
 
 

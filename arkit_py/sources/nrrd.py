@@ -11,6 +11,10 @@ ITK reads it, with a warning.
 segments overlap is stored 4D, the first axis (kind ``list``) being the layer: it becomes
 several layers, relabelled where needed so label values are unique across layers. Only
 those keys and the geometry are read; no other header text travels on.
+
+A detached header (``.nhdr``) reads its ``data file`` only from its own folder (or below):
+an absolute path, ``..`` or a symlink leading out of the folder is refused, as is data
+split over several files (``LIST``, format strings).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from ..structures import lookup
 from .labeltables import LabelTable
 from .memory import check_fits
 from .nifti import assemble, check_affine, label_array, present_labels
-from .segmentation import Segmentation
+from .segmentation import Segmentation, held_warnings, warn
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +54,14 @@ def read_nrrd(path: str | os.PathLike, *, labels: LabelTable | None = None,
 
     labels : names (and colours) overriding the file's, by (final) label value.
     default_labels : names for labels the file does not name.
-    Returns one Segmentation, one layer per Slicer layer; affine voxel -> RAS mm.
+    Returns one Segmentation, one layer per Slicer layer; affine voxel -> RAS mm. Warnings
+    (no ``space``, unknown units) are logged only when the read succeeds.
     """
+    with held_warnings():
+        return _read_nrrd(path, labels=labels, default_labels=default_labels)
+
+
+def _read_nrrd(path, *, labels: LabelTable | None, default_labels: LabelTable | None) -> Segmentation:
     import nrrd  # noqa: PLC0415 (keeps `import arkit_py` light)
 
     if not os.path.isfile(path):
@@ -82,6 +92,7 @@ def read_nrrd(path: str | os.PathLike, *, labels: LabelTable | None = None,
         check_fits(path, sizes, itemsize + 2)  # stored data and label arrays coexist
         affine = check_affine(_affine(header, spatial, path), path)
         segs = _slicer_segments(header, path, layered, n_layers)
+        _check_data_file(header, path)
         try:
             data = nrrd.read_data(header, fh, os.fspath(path))
         except errors as exc:
@@ -95,6 +106,45 @@ def read_nrrd(path: str | os.PathLike, *, labels: LabelTable | None = None,
                     default_labels=default_labels, present=present)
 
 
+_DATA_FILE_KEYS = ("datafile", "data file")
+# ``data file: <format> <min> <max> <step> [<subdim>]``: one file per slice, named by a format string
+_DATA_FILE_FORMAT = re.compile(r"\S*%\S*(\s+-?\d+){3}(\s+\d+)?")
+
+
+def _check_data_file(header, path) -> None:
+    """A detached header's ``data file`` (or ``datafile``) must name one regular file in the
+    header's own folder or below it: an absolute path, or one that leaves the folder
+    (``..``, or a symlink resolving outside it), would let a crafted header read any file
+    on the machine as voxels. Multi-file data (``LIST``, a format string) is refused too
+    (pynrrd does not read it). The header is pointed at the checked file's resolved path."""
+    given = {key: str(header[key]).strip() for key in _DATA_FILE_KEYS if key in header}
+    if not given:
+        return
+    if len(set(given.values())) > 1:
+        raise InputError(path, "'datafile' and 'data file' name different files")
+    value = next(iter(given.values()))
+    shown = value if len(value) <= 80 else value[:77] + "..."
+    if value == "LIST" or value.startswith("LIST ") or _DATA_FILE_FORMAT.fullmatch(value):
+        raise InputError(path, f"data file {shown!r}: data split over several files is not supported; "
+                               "save it as one .nrrd")
+    if not value:
+        raise InputError(path, "data file is empty")
+    if os.path.isabs(value):
+        raise InputError(path, f"data file {shown!r} is an absolute path: a detached header's data file must "
+                               "sit in the header's folder")
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    target = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(path)), value))
+    if os.path.commonpath([folder, target]) != folder:
+        raise InputError(path, f"data file {shown!r} lies outside the header's folder (symlinks and '..' "
+                               "resolved): a detached header's data file must sit in its folder")
+    if not os.path.isfile(target):
+        raise InputError(path, f"data file {shown!r} not found in the header's folder"
+                         if not os.path.exists(target) else f"data file {shown!r} is not a regular file")
+    for key in given:
+        del header[key]
+    header["data file"] = target
+
+
 def _affine(header, spatial: list[int], path) -> np.ndarray:
     """Voxel (of the spatial axes) -> RAS mm."""
     space = header.get("space")
@@ -102,7 +152,7 @@ def _affine(header, spatial: list[int], path) -> np.ndarray:
     if key in _SPACES:
         signs = _SPACES[key]
     elif key is None or key in _UNANATOMICAL:
-        log.warning("%s: NRRD space %s has no anatomical orientation; reading it as LPS, as ITK does",
+        warn(log, "%s: NRRD space %s has no anatomical orientation; reading it as LPS, as ITK does",
                     path, repr(space) if space else "missing")
         signs = _SPACES["lps"]
     else:
@@ -131,7 +181,7 @@ def _affine(header, spatial: list[int], path) -> np.ndarray:
     if units and len(set(units)) == 1 and units[0] in _UNITS_MM:
         affine[:3] *= _UNITS_MM[units[0]]
     elif units and set(units) - {"mm"}:
-        log.warning("%s: space units %s not understood; reading millimetres", path, units)
+        warn(log, "%s: space units %s not understood; reading millimetres", path, units)
     return affine
 
 

@@ -3,10 +3,17 @@ affine, and what each label is.
 
 No file names, header text or patient data travel in a Segmentation: readers keep only
 geometry, label values, structure names and colours.
+
+A reader's warnings (``NRRD space missing ... reading it as LPS``) are told with
+:func:`warn` inside :func:`held_warnings`: they are held while the read is under way and
+logged only when it succeeds, so a read that fails prints its one-line error and nothing
+before it.
 """
 
 from __future__ import annotations
 
+import logging
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,3 +74,40 @@ class Segmentation:
                     total = np.pad(total, (0, len(values) - len(total)))
                 total[: len(values)] += values
         return {int(label): int(total[label]) for label in np.flatnonzero(total) if label}
+
+
+# -- warnings held until a read succeeds -------------------------------------------------------
+
+_HELD: ContextVar[list | None] = ContextVar("arkit_held_warnings", default=None)
+
+
+def warn(logger: logging.Logger, message: str, *args, level: int = logging.WARNING) -> None:
+    """Log ``message % args`` on ``logger``, or hold it while a :func:`held_warnings` read
+    is under way."""
+    held = _HELD.get()
+    if held is None:
+        logger.log(level, message, *args)
+    else:
+        held.append((logger, level, message, args))
+
+
+class held_warnings:  # a context manager, named like one: ``with held_warnings():``
+    """Hold the :func:`warn` calls of a read; log them when the block ends without an
+    exception, drop them when it raises. Nested blocks hand theirs to the outer one, so
+    only the outermost read's success lets them out."""
+
+    def __enter__(self) -> list:
+        self._outer = _HELD.get()
+        self._held: list = []
+        self._token = _HELD.set(self._held)
+        return self._held
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        _HELD.reset(self._token)
+        if exc_type is None:
+            if self._outer is not None:
+                self._outer.extend(self._held)
+            else:
+                for logger, level, message, args in self._held:
+                    logger.log(level, message, *args)
+        return False

@@ -10,6 +10,12 @@ The first column is ``time_s``, ``time_min``, ``time_h`` or ``time_d`` (after ad
 then one column per region or structure. Values are MBq unless a unit is given (``--unit``:
 Bq, kBq, MBq, GBq, mCi, uCi, Bq/mL, kBq/mL, ...). Lines starting with ``#`` are comments.
 Internally times are seconds and values Bq (activity) or Bq/mL (concentration).
+
+Times must be finite, >= 0 and at most :data:`MAX_TIME_S`, 10 years after administration:
+the longest-lived nuclides of nuclear medicine (I-131 8 d, Lu-177 6.6 d, Ra-223 11.4 d) have
+decayed a hundred-fold within months, so a later sample is a typing or unit accident (a
+sample at ``1e300`` min would integrate to a TIAC of 1e295 h). Values must be finite and
+>= 0 in the internal unit.
 """
 
 from __future__ import annotations
@@ -26,6 +32,38 @@ from ..errors import InputError
 from ..units import UnitError, parse_quantity, unit_factor
 
 TIME_COLUMNS = {"time_s": 1.0, "time_min": 60.0, "time_h": 3600.0, "time_d": 86400.0}
+#: The latest time a curve sample (or a time option) may have: 10 years (of 365.25 days).
+MAX_TIME_S = 10 * 365.25 * 86400.0
+MAX_TIME_TEXT = "10 years"
+
+
+def check_time(seconds: float, what: str) -> str | None:
+    """Why ``seconds`` cannot be a time after administration, or None when it can."""
+    if not math.isfinite(seconds):
+        return f"{what} must be finite"
+    if seconds < 0:
+        return f"{what} is negative (times are after administration)"
+    if seconds > MAX_TIME_S:
+        return (f"{what} is more than {MAX_TIME_TEXT} after administration (at most {MAX_TIME_S:.4g} s; "
+                "no nuclear-medicine curve lasts longer)")
+    return None
+
+
+def check_curves(curves: Curves, source: str | None) -> None:
+    """InputError (naming ``source``) unless every time is finite, >= 0, at most
+    :data:`MAX_TIME_S` and increasing, and every value finite and >= 0."""
+    times = np.asarray(curves.times_s, dtype=np.float64)
+    values = np.asarray(curves.values, dtype=np.float64)
+    for t in times:
+        problem = check_time(float(t), f"time {float(t):g} s")
+        if problem:
+            raise InputError(source, problem)
+    if np.any(np.diff(times) <= 0):
+        raise InputError(source, "times must increase")
+    if not np.all(np.isfinite(values)):
+        raise InputError(source, "values must be finite")
+    if np.any(values < 0):
+        raise InputError(source, "values must be >= 0")
 
 
 @dataclass
@@ -122,6 +160,11 @@ def read_curves_csv(path: str | os.PathLike, *, unit: str = "MBq", decay_correct
             raise InputError(name, f"line {line_no}: negative activity")
         if values[0] < 0:
             raise InputError(name, f"line {line_no}: negative time (times are after administration)")
+        if values[0] * TIME_COLUMNS[header[0]] > MAX_TIME_S:
+            raise InputError(name, f"line {line_no}: time {row[0].strip()} ({header[0]}) is more than "
+                                   f"{MAX_TIME_TEXT} after administration (no nuclear-medicine curve lasts longer)")
+        if not all(math.isfinite(v * factor) for v in values[1:]):
+            raise InputError(name, f"line {line_no}: a value is too large to convert from {unit} (not finite)")
         data.append(values)
     if not data:
         raise InputError(name, "no samples after the header")
@@ -179,10 +222,13 @@ def parse_activity(text: str, *, what: str = "--activity") -> float:
 
 
 def parse_time(text: str, *, what: str, allow_zero: bool = False) -> float:
+    """A time in s, > 0 (or >= 0) and at most :data:`MAX_TIME_S`; the message names the option."""
     try:
         value = parse_quantity(text, "time")
     except UnitError as error:
         raise InputError(None, f"{what}: {error}") from None
     if value < 0 or (value == 0 and not allow_zero):
         raise InputError(None, f"{what}: must be positive, got {text!r}")
+    if value > MAX_TIME_S:
+        raise InputError(None, f"{what}: {text!r} is more than {MAX_TIME_TEXT} (at most {MAX_TIME_S:.4g} s)")
     return value

@@ -109,6 +109,15 @@ class DynamicPet:
 # --- reading -------------------------------------------------------------------------------
 
 def read_dynamic_pet(path: str | os.PathLike, bids: str | os.PathLike | Mapping | None = None) -> DynamicPet:
+    """Read a 3D or 4D PET NIfTI and its PET-BIDS sidecar (see ``_read_dynamic_pet``); the
+    reader's warnings are told only when the read succeeds."""
+    from ..sources.segmentation import held_warnings
+
+    with held_warnings():
+        return _read_dynamic_pet(path, bids)
+
+
+def _read_dynamic_pet(path: str | os.PathLike, bids: str | os.PathLike | Mapping | None = None) -> DynamicPet:
     """Read a 3D or 4D PET NIfTI and its PET-BIDS sidecar.
 
     path : ``.nii`` or ``.nii.gz``; a 3D image is one frame.

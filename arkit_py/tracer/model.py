@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..units import UnitError, parse_quantity
-from .curves import Curves
+from .curves import MAX_TIME_S, MAX_TIME_TEXT, Curves
 from .decay import Nuclide, nuclide
 
 STATUSES = ("verified-primary", "verified-secondary", "derived", "unverified", "user")
@@ -643,6 +643,8 @@ def _parse(data: dict, where: str, *, user: bool, overrides: dict | None = None)
             r.fail("until", str(error))
         if not until > 0:
             r.fail("until", f"must be positive, got {data['until']!r}")
+        if until > MAX_TIME_S:
+            r.fail("until", f"{data['until']!r} is more than {MAX_TIME_TEXT} after administration")
     published = data.get("published")
     if published is None:
         published = []

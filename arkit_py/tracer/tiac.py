@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
-from .curves import Curves
+from .curves import Curves, check_curves
 from .decay import Nuclide
 
 TRAPEZOID = "trapezoid+physical-tail"
@@ -170,7 +170,11 @@ def _trapezoid(t: np.ndarray, y: np.ndarray, lam: float) -> float:
 
 
 def tiac_from_curves(curves: Curves, nuclide: Nuclide, activity_bq: float, *, source: str = "curves") -> list[RegionTiac]:
-    """TIACs (hours) of measured activity curves for an administered ``activity_bq``."""
+    """TIACs (hours) of measured activity curves for an administered ``activity_bq``.
+
+    The curves must have finite times from 0 to at most 10 years (``curves.MAX_TIME_S``) and
+    finite values >= 0 (InputError naming ``source`` otherwise), whoever built them."""
+    check_curves(curves, source)
     if curves.quantity != "activity":
         raise InputError(source, "TIACs need activity curves (MBq, mCi, ...), not concentrations; give --unit "
                                  "for an activity unit")

@@ -14,6 +14,11 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import logging
+import os
+import struct
+import subprocess
+import sys
 import tracemalloc
 from importlib import resources
 
@@ -842,3 +847,150 @@ def test_label_table_doctests():
     import doctest
 
     assert doctest.testmod(labeltables).failed == 0
+
+
+# -- warnings only when the read succeeds -----------------------------------------------------
+
+def _no_orientation_nifti(p, data=None, *, nan_pixdim=False):
+    """A NIfTI whose sform and qform codes are 0 (read with a 'no orientation' warning);
+    ``nan_pixdim`` puts NaN in the first voxel size, so its affine is not finite."""
+    img = nib.Nifti1Image(_some_labels() if data is None else data, np.eye(4))
+    img.set_sform(None, code=0)
+    img.set_qform(None, code=0)
+    nib.save(img, str(p))
+    if nan_pixdim:
+        raw = bytearray(p.read_bytes())
+        raw[80:84] = struct.pack("<f", float("nan"))  # pixdim[1]
+        p.write_bytes(bytes(raw))
+
+
+def make_spaceless_empty_nrrd(p):
+    nrrd.write(str(p), np.zeros((4, 4, 4), np.uint8), {"spacings": [1.0, 1.0, 1.0]})
+
+
+def make_spaceless_singular_nrrd(p):
+    nrrd.write(str(p), _some_labels(), {"space directions": [[1, 0, 0], [2, 0, 0], [0, 0, 1]]})
+
+
+def make_nan_pixdim(p):
+    _no_orientation_nifti(p, nan_pixdim=True)
+
+
+def make_unoriented_empty(p):
+    _no_orientation_nifti(p, np.zeros((6, 6, 6), np.uint8))
+
+
+WARN_THEN_FAIL = [
+    ("spaceless-empty.nrrd", make_spaceless_empty_nrrd, ["empty segmentation"]),
+    ("spaceless-singular.nrrd", make_spaceless_singular_nrrd, ["singular"]),
+    ("nan-pixdim.nii", make_nan_pixdim, ["non-finite affine"]),
+    ("unoriented-empty.nii.gz", make_unoriented_empty, ["empty segmentation"]),
+]
+
+
+@pytest.mark.parametrize("name, make, words", WARN_THEN_FAIL, ids=[w[0] for w in WARN_THEN_FAIL])
+def test_a_failing_read_logs_no_warning_before_its_error(tmp_path, caplog, name, make, words):
+    path = tmp_path / name
+    make(path)
+    with caplog.at_level(logging.INFO, logger="arkit_py"):
+        expect_input_error(path, *words)
+        with pytest.raises(InputError):
+            (read_nrrd if name.endswith(".nrrd") else nifti.read_nifti)(str(path))
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize("name, make, warning", [
+    ("spaceless.nrrd", lambda p: nrrd.write(str(p), _some_labels(), {"spacings": [2.0, 2.0, 2.0]}),
+     "NRRD space missing has no anatomical orientation; reading it as LPS"),
+    ("unoriented.nii.gz", _no_orientation_nifti, "NIfTI header has no orientation"),
+])
+def test_a_successful_read_still_logs_its_warning_once(tmp_path, caplog, name, make, warning):
+    path = tmp_path / name
+    make(path)
+    with caplog.at_level(logging.WARNING, logger="arkit_py"):
+        seg = load_segmentation(str(path))
+    assert set(seg.segments) == {1}
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert warning in caplog.records[0].getMessage()
+
+
+def test_the_cli_prints_only_the_error_of_a_failing_read(tmp_path):
+    for name, make, words in WARN_THEN_FAIL:
+        path = tmp_path / name
+        make(path)
+        out = tmp_path / "x.glb"
+        done = subprocess.run([sys.executable, "-m", "arkit_py.cli", "hologram", str(path), "-o", str(out)],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith(f"arkit: {path}: ") and words[0] in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+        assert not out.exists()
+
+
+# -- detached NRRD headers: the data file stays in the header's folder ------------------------
+
+NHDR = ("NRRD0004\ntype: uint8\ndimension: 3\nsizes: 6 6 6\nspace: left-posterior-superior\n"
+        "space directions: (2,0,0) (0,2,0) (0,0,2)\nencoding: raw\n{key}: {value}\n\n")
+
+
+@pytest.fixture
+def outside_data(tmp_path):
+    """(the header's folder, a raw file of exactly the header's size outside that folder)."""
+    folder = tmp_path / "header"
+    folder.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    raw = elsewhere / "labels.raw"
+    raw.write_bytes(_some_labels().tobytes(order="F"))
+    return folder, raw
+
+
+def _nhdr(folder, value, key="data file"):
+    path = folder / "labels.nhdr"
+    path.write_text(NHDR.format(key=key, value=value), encoding="ascii")
+    return path
+
+
+@pytest.mark.parametrize("key", ["data file", "datafile"])
+def test_a_detached_header_cannot_name_an_absolute_data_file(outside_data, key):
+    folder, raw = outside_data
+    error = expect_input_error(_nhdr(folder, str(raw), key), "absolute path", "header's folder")
+    assert "\n" not in str(error)
+
+
+@pytest.mark.parametrize("value", ["../elsewhere/labels.raw", "./../elsewhere/labels.raw",
+                                   "sub/../../elsewhere/labels.raw"])
+def test_a_detached_header_cannot_climb_out_of_its_folder(outside_data, value):
+    folder, _ = outside_data
+    (folder / "sub").mkdir()
+    expect_input_error(_nhdr(folder, value), "outside the header's folder")
+
+
+def test_a_symlink_out_of_the_folder_is_resolved_and_refused(outside_data):
+    folder, raw = outside_data
+    os.symlink(raw, folder / "labels.raw")
+    expect_input_error(_nhdr(folder, "labels.raw"), "outside the header's folder")
+    os.symlink(raw.parent, folder / "linked")
+    expect_input_error(_nhdr(folder, "linked/labels.raw"), "outside the header's folder")
+
+
+@pytest.mark.parametrize("value,words", [
+    ("LIST", ["several files"]),
+    ("slice%03d.raw 1 6 1", ["several files"]),
+    ("missing.raw", ["not found"]),
+    (".", ["not a regular file"]),
+])
+def test_multi_file_and_missing_data_files_are_refused(outside_data, value, words):
+    folder, _ = outside_data
+    expect_input_error(_nhdr(folder, value), *words)
+
+
+@pytest.mark.parametrize("value", ["labels.raw", "./labels.raw", "data/labels.raw", "data/../labels.raw"])
+def test_a_data_file_inside_the_header_folder_still_reads(outside_data, value):
+    folder, raw = outside_data
+    (folder / "data").mkdir()
+    for target in (folder / "labels.raw", folder / "data" / "labels.raw"):
+        target.write_bytes(raw.read_bytes())
+    seg = load_segmentation(str(_nhdr(folder, value)))
+    np.testing.assert_array_equal(seg.layers[0], _some_labels())
+    np.testing.assert_allclose(np.abs(np.diag(seg.affine)), [2.0, 2.0, 2.0, 1.0])

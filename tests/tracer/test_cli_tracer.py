@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -97,6 +99,26 @@ def test_negative_activity_in_a_curves_file_is_refused(tmp_path, capsys):
     assert code == 2 and "line 3: negative activity" in err
 
 
+@pytest.mark.parametrize("text,problem", [
+    ("time_min,liver\n0,1\n60,0.5\n1e300,0.1\n", "line 4: time 1e300 (time_min) is more than 10 years"),
+    ("time_h,liver\n0,1\ninf,0.5\n", "line 3: values must be finite"),
+    ("time_h,liver\n0,1\n1,1e308\n", "line 3: a value is too large"),
+])
+def test_tiac_refuses_absurd_curve_times_and_values(tmp_path, capsys, text, problem):
+    path = tmp_path / "absurd.csv"
+    path.write_text(text)
+    for command in ("tiac", "dose"):
+        code, out, err = run(["tracer", command, str(path), "--nuclide", "F-18", "--activity", "370MBq"], capsys)
+        assert code == 2 and out == "" and err.startswith(f"arkit: {path}: {problem}"), err
+        assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_time_options_beyond_ten_years_are_refused(tmp_path, capsys):
+    code, _, err = run(["tracer", "simulate", "fdg", "--until", "11 years", "-o", str(tmp_path / "c.csv")], capsys)
+    assert code == 2 and err.startswith("arkit: --until: '11 years' is more than 10 years")
+    assert not (tmp_path / "c.csv").exists()
+
+
 def test_hologram_from_a_curves_file(tmp_path, capsys):
     """Curves written by simulate colour the same structures as the tracer ID does."""
     curves = tmp_path / "fdg.csv"
@@ -180,3 +202,30 @@ def test_dose_masses_from_a_segmentation(capsys):
     reference = {r["region"]: r for r in json.loads(out)["rows"]}
     assert reference["brain"]["mass_g"] == 1450  # ICRP 89 male
     assert reference["brain"]["mgy_per_mbq"] > rows["brain"]["mgy_per_mbq"]  # lighter organ, higher dose
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("base: fdg\nsources: {s: 5}\n", "sources.s: must be a mapping"),
+    ("base: fdg\nsources: [icrp128-quoted]\n", "sources: must be a mapping"),
+    ("base: fdg\nregions: {brain: {structures: brain}}\n", "regions.brain.structures: must be a list"),
+    ("base: fdg\nnuclide: 18\n", "nuclide: must be a nuclide such as F-18, got the number 18"),
+    ("base: fdg\npublished: [{quantity: TIAC, region: brain, value: [0.2]}]\n", "published[0].value"),
+])
+def test_show_of_a_wrong_typed_tracer_file_prints_only_the_error(tmp_path, capsys, text, problem):
+    path = tmp_path / "t.yaml"
+    path.write_text(text, encoding="utf-8")
+    for args in (["tracer", "show", str(path)], ["tracer", "show", str(path), "--json"]):
+        code, out, err = run(args, capsys)
+        assert code == 2 and out == ""
+        assert err.startswith(f"arkit: {path}: {problem}"), err
+        assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_real_process_refuses_a_wrong_typed_tracer_file(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("base: fdg\nsources: {s: 5}\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "arkit_py.cli", "tracer", "show", str(path)], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"arkit: {path}: sources.s: must be a mapping")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr

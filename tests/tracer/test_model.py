@@ -174,3 +174,115 @@ def test_every_parameter_has_a_source_and_status():
         for p in m.params:
             assert p.status in ("verified-primary", "verified-secondary", "derived", "unverified"), p
             assert p.source in m.sources, p
+
+
+# A complete tracer file whose fields are replaced one at a time by a wrong-typed value.
+TYPED = """
+id: typed
+nuclide: {nuclide}
+sources: {sources}
+regions: {regions}
+compartments: {compartments}
+voiding: {voiding}
+published: {published}
+"""
+GOOD = {
+    "nuclide": "Tc-99m",
+    "sources": "{s: {citation: test, status: derived}}",
+    "regions": "{organ: {structures: [liver]}, bladder: {structures: [urinary_bladder_contents]}}",
+    "compartments": "{organ: {region: organ, initial: 1, half_time: 2 h, to: bladder, source: s}, "
+                    "bladder: {region: bladder, initial: 0, bladder: true, source: s}}",
+    "voiding": "{interval: 3 h, source: s}",
+    "published": "[{quantity: TIAC, region: organ, value: 2.5, unit: h, source: s}]",
+}
+
+
+def test_the_typed_template_is_a_valid_tracer(tmp_path):
+    m = _write(tmp_path, TYPED.format(**GOOD))
+    assert m.region_ids == ["organ", "bladder"] and m.voiding.interval.value == 3 * 3600
+    assert m.sources == {"s": {"citation": "test", "status": "derived"}}
+
+
+@pytest.mark.parametrize("key,value,field,problem", [
+    ("sources", "{s: 5}", "sources.s", "must be a mapping"),
+    ("sources", "[s]", "sources", "must be a mapping"),
+    ("sources", "test", "sources", "must be a mapping"),
+    ("sources", "{s: [citation]}", "sources.s", "got a list"),
+    ("sources", "{s: }", "sources.s", "got nothing"),
+    ("sources", "{s: {citation: 5, status: derived}}", "sources.s.citation", "must be text"),
+    ("sources", "{s: {citation: test, status: [derived]}}", "sources.s.status", "must be text"),
+    ("sources", "{s: {citation: test, status: bogus}}", "sources.s.status", "unknown status"),
+    ("nuclide", "18", "nuclide", "got the number 18"),
+    ("nuclide", "[F-18]", "nuclide", "got a list"),
+    ("regions", "[organ, bladder]", "regions", "must be a mapping"),
+    ("regions", "{organ: 5, bladder: {structures: [x]}}", "regions.organ", "must be a mapping"),
+    ("regions", "{organ: {structures: liver}, bladder: {structures: [x]}}", "regions.organ.structures",
+     "must be a list of structure names"),
+    ("regions", "{organ: {structures: {liver: 1}}, bladder: {structures: [x]}}", "regions.organ.structures",
+     "got a mapping"),
+    ("regions", "{organ: {structures: [liver, 7]}, bladder: {structures: [x]}}", "regions.organ.structures[1]",
+     "got the number 7"),
+    ("regions", "{organ: {structures: [liver], fallback: spleen}, bladder: {structures: [x]}}",
+     "regions.organ.fallback", "must be a list"),
+    ("regions", "{organ: {remainder: 'no'}, bladder: {structures: [x]}}", "regions.organ.remainder",
+     "must be true or false"),
+    ("regions", "{organ: {structures: [liver], display: [Liver]}, bladder: {structures: [x]}}",
+     "regions.organ.display", "must be text"),
+    ("compartments", "[organ, bladder]", "compartments", "must be a mapping"),
+    ("compartments", "{organ: 1}", "compartments.organ", "must be a mapping"),
+    ("compartments", "{organ: {region: [organ], initial: 1, source: s}}", "compartments.organ.region", "got a list"),
+    ("compartments", "{organ: {initial: 1, source: s}}", "compartments.organ.region", "missing"),
+    ("compartments", "{organ: {region: organ, initial: [1], source: s}}", "compartments.organ.initial", "got list"),
+    ("compartments", "{organ: {region: organ, initial: {value: 1, note: [x]}, source: s}}",
+     "compartments.organ.initial.note", "must be text"),
+    ("compartments", "{organ: {region: organ, initial: 1, source: {s: 1}}}", "compartments.organ.source",
+     "got a mapping"),
+    ("compartments", "{organ: {region: organ, initial: 1, bladder: 'yes', source: s}}",
+     "compartments.organ.bladder", "must be true or false"),
+    ("compartments", "{organ: {region: organ, initial: 1, half_time: 2 h, to: [bladder], source: s}}",
+     "compartments.organ.to", "got a list"),
+    ("compartments", "{organ: {region: organ, initial: 1, out: 2 h, source: s}}", "compartments.organ.out",
+     "must be a list"),
+    ("compartments", "{organ: {region: organ, initial: 1, out: [5], source: s}}", "compartments.organ.out[0]",
+     "needs 'to' and 'half_time'"),
+    ("compartments", "{excreted: {region: organ, initial: 1, source: s}}", "compartments.excreted", "reserved"),
+    ("voiding", "3 h", "voiding", "must be a mapping"),
+    ("voiding", "{interval: [3 h], source: s}", "voiding.interval", "got list"),
+    ("published", "{organ: 1}", "published", "must be a list"),
+    ("published", "[5]", "published[0]", "must be a mapping"),
+    ("published", "[{quantity: TIAC, value: '2.5 h'}]", "published[0].value", "must be a finite number"),
+    ("published", "[{quantity: [TIAC], value: 2.5}]", "published[0].quantity", "must be text"),
+])
+def test_a_wrong_typed_field_names_the_file_and_the_field(tmp_path, key, value, field, problem):
+    path = tmp_path / "typed.yaml"
+    path.write_text(TYPED.format(**{**GOOD, key: value}), encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        load_tracer(str(path))
+    message = str(info.value)
+    assert message.startswith(f"{path}: {field}: ") and problem in message, message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("text,field,problem", [
+    ("base: fdg\nsources: {s: 5}\n", "sources.s", "must be a mapping"),
+    ("base: fdg\nname: [FDG]\n", "name", "must be text"),
+    ("base: fdg\ndescription: {a: 1}\n", "description", "must be text"),
+    ("base: fdg\nid: [x]\n", "id", "got a list"),
+    ("base: fdg\nquantity: 5\n", "quantity", "got the number 5"),
+    ("base: fdg\nwindow: [0, true]\n", "window[1]", "must be a finite number"),
+    ("base: fdg\nwindow: 5\n", "window", "must be [min, max]"),
+    ("base: fdg\nuntil: 0 min\n", "until", "must be positive"),
+    ("base: fdg\nuntil: [2 h]\n", "until", "got list"),
+    ("base: fdg\nuntil: 11 years\n", "until", "more than 10 years"),
+    ("base: fdg\nactivity: {value: 370 MBq, source: [teaching]}\n", "activity.source", "got a list"),
+    ("base: fdg\nactivity_source: 5\n", "activity_source", "must be a mapping"),
+    ("base: [fdg]\n", "base", "unknown tracer"),
+    ("base: fdg\ncompartments: {brain: {initial: }}\n", "compartments.brain.initial", "no value"),
+])
+def test_a_wrong_typed_override_of_a_library_tracer_is_one_line(tmp_path, text, field, problem):
+    path = tmp_path / "mine.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        load_tracer(str(path))
+    message = str(info.value)
+    assert message.startswith(f"{path}: {field}: ") and problem in message, message

@@ -85,6 +85,13 @@ def test_units_in_the_csv_are_honoured():
     ("time_h,liver,liver\n0,1,1\n", "twice"),
     ("time_h\n0\n", "no curve columns"),
     ("", "empty"),
+    ("time_min,liver\n0,1\n60,0.5\n1e300,0.1\n", "line 4: time 1e300 (time_min) is more than 10 years"),
+    ("time_d,liver\n0,1\n3653,0.5\n", "line 3: time 3653 (time_d) is more than 10 years"),
+    ("time_s,liver\n0,1\n3.2e8,0.5\n", "line 3: time 3.2e8 (time_s) is more than 10 years"),
+    ("time_h,liver\n0,1\ninf,0.5\n", "line 3: values must be finite"),
+    ("time_h,liver\n0,1\nnan,0.5\n", "line 3: values must be finite"),
+    ("time_h,liver\n0,1\n1,nan\n", "line 3: values must be finite"),
+    ("time_h,liver\n0,1\n1,1e308\n", "line 3: a value is too large to convert from MBq"),
 ])
 def test_bad_curves_fail_with_one_line(text, problem):
     from arkit_py.errors import InputError
@@ -109,3 +116,29 @@ def test_every_fit_family_is_exact_on_its_own_curve():
         y = 3 * np.exp(-k1 * t) + 2 * np.exp(-k2 * t)
         got, method, _ = integrate_region(t * 3600, y, n)
         assert got == pytest.approx(3 / k1 + 2 / k2, rel=1e-4) and method == "bi-exponential"
+
+
+def test_curves_up_to_ten_years_are_read():
+    """10 years of 365.25 d is the bound (curves.MAX_TIME_S); a sample on it is accepted."""
+    from arkit_py.tracer.curves import MAX_TIME_S
+
+    assert MAX_TIME_S == 10 * 365.25 * 86400
+    curves = read_curves_csv("c.csv", text="time_d,liver\n0,1\n3652.5,0.5\n")
+    assert curves.times_s.tolist() == [0.0, MAX_TIME_S]
+
+
+@pytest.mark.parametrize("times_h,values,problem", [
+    ([0.0, 1e300], [1.0, 0.5], "more than 10 years"),
+    ([0.0, np.inf], [1.0, 0.5], "must be finite"),
+    ([-1.0, 1.0], [1.0, 0.5], "negative"),
+    ([0.0, 1.0], [1.0, np.nan], "values must be finite"),
+    ([0.0, 1.0], [1.0, -0.5], "values must be >= 0"),
+    ([1.0, 1.0], [1.0, 0.5], "times must increase"),
+])
+def test_tiac_from_curves_refuses_absurd_curves_from_any_source(times_h, values, problem):
+    from arkit_py.errors import InputError
+
+    curves = Curves(np.asarray(times_h) * 3600, ("liver",), np.asarray(values)[:, None] * 1e6)
+    with pytest.raises(InputError) as info:
+        tiac_from_curves(curves, nuclide("F-18"), 1e6, source="made.csv")
+    assert str(info.value).startswith("made.csv: ") and problem in str(info.value)
