@@ -62,6 +62,13 @@ def cmd_hologram(args: argparse.Namespace) -> int:
     uptake = _uptake_options(args)  # bad tracer options fail before any reading or meshing
     t = time.perf_counter()
     seg = load_segmentation(args.input, labels=args.labels)
+    if args.ct:
+        from .sources.body import add_body_from_ct, read_ct
+
+        try:
+            seg = add_body_from_ct(seg, read_ct(args.ct))
+        except InputError as error:
+            raise InputError(args.ct, error.problem) if error.path is None else error from None
     read_s = time.perf_counter() - t
     progress("read " + ("the phantom" if args.input.startswith("phantom:") else "the label volume"))
     if args.triangles is not None and args.triangles < 100:
@@ -181,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("input", nargs="?", default=DEFAULT_INPUT,
                    help="NIfTI/NRRD/.seg.nrrd label map, TotalSegmentator folder, or phantom:mird-adult[?voxel=2&sex=female&walls=1]")
     h.add_argument("-o", "--output", required=True, help="the .glb to write")
+    h.add_argument("--ct", help="a CT (NIfTI or DICOM) of the same patient: adds the body outline (skin) when the "
+                                "segmentation has none, aligned through both grids' geometry")
     h.add_argument("--labels", help="label table naming and colouring labels (.ctbl, ITK-SNAP, CSV, JSON, or 'totalsegmentator')")
     h.add_argument("--profile", choices=("phone", "hololens", "desktop"), default="phone",
                    help="device budget: phone 100k triangles, hololens 50k, desktop 400k")
