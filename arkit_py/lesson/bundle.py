@@ -118,10 +118,11 @@ def hologram_key(src: LessonSource, hid: str, versions: dict) -> str:
     and the tool versions."""
     spec = dict(src.data["holograms"][hid])
     inputs = {}
-    for key in ("source", "labels", "tracer"):
+    for key in ("source", "labels", "tracer", "ct"):
         value = spec.get(key)
-        if value and not value.startswith("phantom:") and (src.folder / value).exists():
-            inputs[key] = _file_digest(src.folder / value)
+        path = src.folder / value.split("?", 1)[0] if value else None
+        if value and not value.startswith("phantom:") and path.exists():
+            inputs[key] = _file_digest(path)
     blob = json.dumps({"spec": spec, "inputs": inputs, "versions": versions}, sort_keys=True).encode()
     return sha256(blob)
 
@@ -136,11 +137,20 @@ def _build_hologram(src: LessonSource, hid: str, progress=None) -> dict[str, byt
     h = src.data["holograms"][hid]
     source = h["source"]
     spec = source if source.startswith("phantom:") else str(src.folder / source)
-    labels = str(src.folder / h["labels"]) if "labels" in h else None
+    from ..sources.labeltables import is_shipped
+
+    labels = None if "labels" not in h else h["labels"] if is_shipped(h["labels"]) else str(src.folder / h["labels"])
     try:
         seg = load_segmentation(spec, labels=labels)
     except ArkitError as error:
         raise src.error(("holograms", hid, "source"), str(error)) from None
+    if "ct" in h:
+        from ..sources.body import add_body_from_ct, read_ct
+
+        try:
+            seg = add_body_from_ct(seg, read_ct(str(src.folder / h["ct"])))
+        except ArkitError as error:
+            raise src.error(("holograms", hid, "ct"), str(error)) from None
     uptake = None
     if "tracer" in h:
         tracer = h["tracer"]

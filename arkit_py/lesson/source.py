@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import InputError, LessonError
+from ..sources.labeltables import is_shipped
 from ..structures import SYSTEMS, slug, table
 from ..units import UnitError, parse_quantity, parse_typed
 from ..yamlio import YamlProblem, load_yaml
@@ -224,7 +225,10 @@ def _check(src: LessonSource) -> None:
         else:
             _lesson_file(src, base + ("source",), h["source"])
         if "labels" in h:
-            _lesson_file(src, base + ("labels",), h["labels"])
+            if not is_shipped(h["labels"]):  # a shipped table by name (totalsegmentator), else a file
+                _lesson_file(src, base + ("labels",), h["labels"])
+        if "ct" in h:
+            _lesson_file(src, base + ("ct",), h["ct"])
         if "tracer" in h:
             tracer = h["tracer"]
             if tracer.endswith((".yaml", ".yml", ".csv")):
@@ -300,7 +304,7 @@ def _lesson_file(src: LessonSource, where: tuple, name: str) -> Path:
     so a lesson cannot pull in a file from elsewhere on the lecturer's disk."""
     if os.path.isabs(name) or re.match(r"^[A-Za-z]:", name):
         raise src.error(where, f"{name!r} is an absolute path (paths are relative to the lesson folder)")
-    path = (src.folder / name).resolve()
+    path = (src.folder / name.split("?", 1)[0]).resolve()  # DIR?series=N names a DICOM object in DIR
     if path != src.folder and src.folder not in path.parents:
         raise src.error(where, f"{name!r} is outside the lesson folder (paths are relative to it)")
     if not path.exists():
@@ -389,8 +393,10 @@ def _normalise(d: dict) -> dict:
         # file names can identify a patient: they never enter a bundle (DESIGN.md "Privacy")
         if not h["source"].startswith("phantom:"):
             h["source"] = "label map"
-        if "labels" in h:
+        if "labels" in h and not is_shipped(h["labels"]):
             h["labels"] = "label table"
+        if "ct" in h:
+            h["ct"] = "CT"
         if h.get("tracer", "").endswith((".yaml", ".yml")):
             h["tracer"] = "tracer file"
         elif h.get("tracer", "").endswith(".csv"):
