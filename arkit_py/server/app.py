@@ -114,7 +114,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         if error.code == 413:
             return jsonify({"error": "too_large", "message": "the request is larger than the server accepts"}), 413
         name = (error.name or "error").lower().replace(" ", "_")
-        return jsonify({"error": name, "message": error.description or error.name}), error.code
+        response = jsonify({"error": name, "message": error.description or error.name})
+        for header, value in error.get_headers():  # Allow on a 405, WWW-Authenticate, Retry-After...
+            if header.lower() != "content-type":
+                response.headers[header] = value
+        return response, error.code
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

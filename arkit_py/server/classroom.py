@@ -33,6 +33,8 @@ from .db import Answer, Database, LessonRow, LessonVersion, Participant, Session
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read off a projector
 CODE_LENGTH = 6
 PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+SESSION_CODE = re.compile(rf"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$")
+LESSON_SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 ANSWER_FIELDS = ("answer", "answer_value", "answer_kind", "tolerance", "tolerance_value", "tolerance_relative",
                  "explanation")
 
@@ -151,6 +153,8 @@ class Classroom:
     # -- lessons ---------------------------------------------------------------------
 
     def lesson_row(self, lesson_id: str) -> LessonRow | None:
+        if not isinstance(lesson_id, str) or not LESSON_SLUG.match(lesson_id):
+            return None  # never a query with text no lesson id can be (NUL breaks PostgreSQL)
         with self.db.session() as s:
             return s.get(LessonRow, lesson_id)
 
@@ -217,6 +221,8 @@ class Classroom:
 
     def get(self, code: str) -> SessionRow:
         code = normalise_code(code)
+        if not SESSION_CODE.match(code):
+            raise ApiError(404, "unknown_code", f"no session {code[:16]!r}")
         with self.db.session() as s:
             row = s.get(SessionRow, code)
         if row is None:

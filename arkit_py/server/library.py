@@ -246,6 +246,8 @@ def delete_lesson(lesson_id: str):
     with; its assets go once no live session uses them."""
     require_lecturer()
     db = current_app.extensions["arkit_db"]
+    if current_app.extensions["arkit_classroom"].lesson_row(lesson_id) is None:
+        raise ApiError(404, "unknown_lesson", f"no lesson {lesson_id[:64]!r}")
     with db.session() as s:
         row = s.get(LessonRow, lesson_id)
         if row is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -10,6 +11,7 @@ from .app import bearer, classroom, json_body, public_base, require_lecturer
 from .classroom import ApiError, strip_answers
 
 bp = Blueprint("sessions", __name__)
+LESSON_ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")  # a lesson's id is a slug (lesson.schema.json), at most 64
 
 
 def _urls(code: str) -> dict:
@@ -23,8 +25,10 @@ def create_session():
     require_lecturer()
     body = json_body()
     lesson_id = body.get("lesson")
-    if not isinstance(lesson_id, str) or not lesson_id:
-        raise ApiError(422, "bad_lesson", "give {\"lesson\": \"<id>\"}")
+    # only a slug reaches the database ("\ud800" made SQLite fail, a NUL PostgreSQL: a 500 each)
+    if not isinstance(lesson_id, str) or len(lesson_id) > 64 or not LESSON_ID.fullmatch(lesson_id):
+        raise ApiError(422, "bad_lesson", "give {\"lesson\": \"<id>\"}, a lesson id (lower-case letters, digits, "
+                                          "single hyphens)")
     row, token = classroom().create(lesson_id)
     out = {"code": row.code, **_urls(row.code), "control_token": token,
            "expires_at": row.expires_at.isoformat() + "Z"}

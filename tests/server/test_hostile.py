@@ -381,3 +381,12 @@ def test_a_bundle_id_can_never_name_a_path(client, class_bundle, tmp_path, app):
     assert not any(".." in n or n.startswith("y.") for n in names)
     with zipfile.ZipFile(class_bundle) as zf:
         assert json.loads(zf.read("lesson.json"))["id"] == "class-demo"
+
+
+def test_405_says_what_is_allowed_and_nul_in_a_path_is_a_404(client):
+    r = client.put("/api/sessions")
+    assert r.status_code == 405 and r.is_json and set(r.headers["Allow"].replace(" ", "").split(",")) >= {"POST"}
+    for path in ("/api/sessions/%00AB12", "/api/sessions/%00AB12/qr.svg", "/api/lessons/%00x", "/api/sessions/" + "A" * 500):
+        r = client.get(path)
+        assert r.status_code == 404 and r.is_json, path
+    assert client.delete("/api/lessons/%00x", headers=AUTH).status_code == 404
