@@ -61,7 +61,7 @@ def cmd_hologram(args: argparse.Namespace) -> int:
     progress = Progress(args.quiet or args.json)
     uptake = _uptake_options(args)  # bad tracer options fail before any reading or meshing
     t = time.perf_counter()
-    seg = load_segmentation(args.input, labels=args.labels)
+    seg = load_segmentation(args.input, labels=args.labels, reference=args.reference)
     if args.ct:
         from .sources.body import add_body_from_ct, read_ct
 
@@ -190,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("-o", "--output", required=True, help="the .glb to write")
     h.add_argument("--ct", help="a CT (NIfTI or DICOM) of the same patient: adds the body outline (skin) when the "
                                 "segmentation has none, aligned through both grids' geometry")
+    h.add_argument("--reference", help="the image series an RTSTRUCT is drawn on (DICOM folder/zip, DIR?series=N, "
+                                       "or NIfTI; default: the series of its frame of reference beside it)")
     h.add_argument("--labels", help="label table naming and colouring labels (.ctbl, ITK-SNAP, CSV, JSON, or 'totalsegmentator')")
     h.add_argument("--profile", choices=("phone", "hololens", "desktop"), default="phone",
                    help="device budget: phone 100k triangles, hololens 50k, desktop 400k")
@@ -233,9 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_server import add_parser as add_server
     from .cli_tracer import add_parser as add_tracer
 
+    from .cli_dicom import register as add_dicom
+
     add_tracer(sub)
     add_lesson(sub)
     add_server(sub)
+    add_dicom(sub)
     return parser
 
 

@@ -233,6 +233,18 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_suv(args: argparse.Namespace) -> int:
+    """``arkit tracer suv PET``: what the SUV factor of a DICOM PET series is made of."""
+    from .sources.dicom import files
+    from .sources.dicom.suv import cmd_suv_datasets
+
+    obj = files.select(args.pet, want="image")
+    if obj.modality != "PT":
+        raise InputError(obj.shown, f"is a {obj.modality or 'non-PET'} series, not a PET (Modality PT)")
+    datasets = [obj.read_dataset(f, pixels=False) for f in obj.files]
+    return cmd_suv_datasets(datasets, args.json, nuclide=args.nuclide, source=obj.shown)
+
+
 def add_parser(sub) -> None:
     t = sub.add_parser("tracer", help="radiotracers: reference models, curves, TIACs, teaching dosimetry")
     ts = t.add_subparsers(dest="tracer_command", required=True)
@@ -274,6 +286,12 @@ def add_parser(sub) -> None:
                                                   "TotalSegmentator folder, phantom:mird-adult) instead of ICRP 89")
             p.add_argument("--label-table", help="label table naming the segmentation's labels")
         p.set_defaults(func=func)
+
+    p = ts.add_parser("suv", help="the SUVbw factor of a PET series from its DICOM tags (QIBA rules)")
+    p.add_argument("pet", help="DICOM folder, .zip or file of a PET series (PATH?series=N to choose)")
+    p.add_argument("--nuclide", help="nuclide to check RadionuclideHalfLife against when the header names none")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_suv)
 
     p = ts.add_parser("extract", help="curves from a dynamic PET and a label volume (mean concentration per frame)")
     p.add_argument("pet", help="3D/4D PET NIfTI (Bq/mL)")

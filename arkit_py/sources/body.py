@@ -2,8 +2,9 @@
 added as the translucent ``body`` structure when the segmentation has none.
 
 The steps: the CT's voxels above ``threshold_hu`` (air is -1000 HU, fat about -100, the skin
-boundary sits around -500) -> the largest connected component (drops the table, blankets
-and noise) -> holes closed slice by slice along each axis and in 3D (the lungs and bowel gas
+boundary sits around -500) -> the largest connected component and the limbs beside it
+(compact in the axial plane; the flat, wide table and mattress go, with blankets and noise)
+-> holes closed slice by slice along each axis and in 3D (the lungs and bowel gas
 are inside the body) -> sampled onto the segmentation's own grid through both affines
 (nearest voxel centre), whatever the two grids' orientations, spacings and extents. Voxels
 of the segmentation outside the CT's field of view stay outside the body, except where a
@@ -68,13 +69,34 @@ def body_mask(ct: CtVolume, threshold_hu: float = SKIN_HU) -> np.ndarray:
         raise InputError(None, f"the CT has no voxel above {threshold_hu:g} HU: is it a CT in HU?")
     labels, n = ndimage.label(inside)
     if n > 1:
-        sizes = np.bincount(labels.ravel())
-        sizes[0] = 0
-        inside = labels == int(np.argmax(sizes))
+        inside = np.isin(labels, _patient_components(labels, ct.affine))
     for axis in range(3):  # gas in the lungs and bowel touches the slice edges only rarely
         inside = np.stack([ndimage.binary_fill_holes(s) for s in np.moveaxis(inside, axis, 0)], axis=0)
         inside = np.moveaxis(inside, 0, axis)
     return ndimage.binary_fill_holes(inside)
+
+
+def _patient_components(labels: np.ndarray, affine: np.ndarray) -> list[int]:
+    """The largest component (the trunk) and the limbs beside it: other components of at
+    least 0.3 % of its size whose cross-section in the axial (R, A) plane is compact (the
+    narrower side at least 0.3 of the wider). The table and the mattress under the patient
+    are flat and wide, so they go; an arm lying beside the trunk stays."""
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    largest = int(np.argmax(sizes))
+    keep = [largest]
+    rng = np.random.default_rng(0)
+    for label in np.flatnonzero(sizes >= 0.003 * sizes[largest]):
+        if label == largest:
+            continue
+        ijk = np.argwhere(labels == label)
+        if len(ijk) > 20_000:
+            ijk = ijk[rng.choice(len(ijk), 20_000, replace=False)]
+        ras = ijk @ affine[:3, :3].T
+        extent = np.percentile(ras[:, :2], 98, axis=0) - np.percentile(ras[:, :2], 2, axis=0)
+        if extent.min() >= 0.3 * extent.max():
+            keep.append(int(label))
+    return keep
 
 
 def resample_mask(mask: np.ndarray, mask_affine: np.ndarray, shape: tuple[int, int, int],

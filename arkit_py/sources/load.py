@@ -46,11 +46,14 @@ def reader_for(path: str | os.PathLike) -> Reader:
     raise InputError(path, f"unknown volume format: expected {endings} or a folder of TotalSegmentator masks")
 
 
-def load_segmentation(spec: str, *, labels: str | None = None) -> Segmentation:
+def load_segmentation(spec: str, *, labels: str | None = None, reference: str | None = None) -> Segmentation:
     """Read a label volume.
 
     spec : a file (``.nii``, ``.nii.gz``, ``.nrrd``, ``.nhdr``, ``.seg.nrrd``), a folder of
-        TotalSegmentator masks, or ``phantom:...`` (the built-in phantom).
+        TotalSegmentator masks, a DICOM SEG or RTSTRUCT (a file, or in a folder or ``.zip``;
+        ``PATH?series=N`` chooses among several), or ``phantom:...`` (the built-in phantom).
+    reference : for an RTSTRUCT, the image series (DICOM spec or NIfTI) whose grid it is
+        drawn on (default: the series of its frame of reference beside it, else its contours').
     labels : a label table file (3D Slicer ``.ctbl``/``.txt``, ITK-SNAP ``.txt``/``.label``,
         ``.csv``, ``.json``) whose names and colours override the file's, or
         ``totalsegmentator`` for TotalSegmentator's v2 ``total`` numbering. TotalSegmentator
@@ -61,10 +64,10 @@ def load_segmentation(spec: str, *, labels: str | None = None) -> Segmentation:
     its one-line error alone).
     """
     with held_warnings():
-        return _load(os.fspath(spec), labels)
+        return _load(os.fspath(spec), labels, reference)
 
 
-def _load(spec: str, labels: str | None) -> Segmentation:
+def _load(spec: str, labels: str | None, reference: str | None = None) -> Segmentation:
     table: LabelTable | None = None
     defaults: LabelTable | None = None
     if labels is not None:
@@ -79,6 +82,10 @@ def _load(spec: str, labels: str | None) -> Segmentation:
         seg = phantom_from_spec(spec)
         return relabel(seg, table) if table else seg
 
+    from .dicom.labels import looks_like_dicom, read_dicom_labels
+
+    if looks_like_dicom(spec):  # a SEG or RTSTRUCT, in a folder, a zip or a file (DIR?series=N)
+        return read_dicom_labels(spec, labels=table, reference=reference)
     if os.path.isdir(spec):
         reader: Reader = read_mask_folder
     elif not os.path.exists(spec):

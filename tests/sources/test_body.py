@@ -39,8 +39,8 @@ def _ellipsoid(shape, affine, centre, axes):
 
 def test_the_outline_crosses_grids_of_other_orientation_and_spacing():
     """A CT on an L, P, S grid of 1.5 x 2.5 x 3 mm (a body of soft tissue with two air-filled
-    lungs and a table below it) and a label map on an R, A, S grid of 2 mm: the body on the
-    label map's grid is the true body ellipsoid, lungs included, table excluded."""
+    lungs, an arm beside it and a table below it) and a label map on an R, A, S grid of 2 mm:
+    the body on the label map's grid is the true body and arm, lungs included, table excluded."""
     body_c, body_r = np.array([0.0, 0.0, 0.0]), np.array([80.0, 55.0, 120.0])
     ct_affine = np.array([[-1.5, 0, 0, 100.0], [0, -2.5, 0, 80.0], [0, 0, 3.0, -150.0], [0, 0, 0, 1]])
     ct_shape = (134, 70, 101)
@@ -48,7 +48,9 @@ def test_the_outline_crosses_grids_of_other_orientation_and_spacing():
     hu[_ellipsoid(ct_shape, ct_affine, body_c, body_r)] = 40.0
     for side in (-1, 1):
         hu[_ellipsoid(ct_shape, ct_affine, np.array([side * 35.0, 0, 40]), np.array([22.0, 28.0, 50.0]))] = -850.0
-    hu[:, 66:69, :] = 200.0  # the table, posterior, apart from the body
+    arm = (np.array([-89.0, 0.0, 20.0]), np.array([5.5, 7.0, 60.0]))  # beside the trunk, 0.4 % of it
+    hu[_ellipsoid(ct_shape, ct_affine, *arm)] = 40.0
+    hu[:, 66:69, :] = 200.0  # the table, posterior, apart from the body: flat and wide
     seg_affine = np.array([[2.0, 0, 0, -90.0], [0, 2.0, 0, -64.0], [0, 0, 2.0, -130.0], [0, 0, 0, 1]])
     seg_shape = (91, 65, 131)
     labels = np.zeros(seg_shape, np.uint8)
@@ -59,9 +61,13 @@ def test_the_outline_crosses_grids_of_other_orientation_and_spacing():
     seg = Segmentation([labels], seg_affine, {1: Segment(1, lookup("liver"))})
     out = add_body_from_ct(seg, CtVolume(hu, ct_affine))
     got = out.layers[0] != 0
-    truth = _ellipsoid(seg_shape, seg_affine, body_c, body_r)
+    truth = _ellipsoid(seg_shape, seg_affine, body_c, body_r) | _ellipsoid(seg_shape, seg_affine, *arm)
     assert (got != truth).sum() / truth.sum() < 0.03  # voxel-centre sampling at the boundary only
     assert np.array_equal(out.layers[0] == 1, labels == 1)
+    arm_voxels = _ellipsoid(seg_shape, seg_affine, *arm)
+    assert arm_voxels.sum() > 100 and got[arm_voxels].mean() > 0.85  # the arm is body (a thin one: its rim)
+    on_ct = body_mask(CtVolume(hu, ct_affine))
+    assert not on_ct[:, 66:69, :].any() and on_ct[_ellipsoid(ct_shape, ct_affine, *arm)].mean() > 0.95
     assert seg.layers[0] is labels and seg.body_label is None  # the input is unchanged
 
 

@@ -38,6 +38,7 @@ from .names import structure_for
 from .seg import (
     LPS_TO_RAS,
     PARSE_ERRORS,
+    _sop_class,
     one_line,
     place_layers,
     plane_step,
@@ -58,7 +59,7 @@ _SAME_PLANE_VOXELS = 0.02
 _EPS = 1e-6
 
 
-def read_rtstruct(path: str | os.PathLike, *, reference=None, in_plane_mm: float = 1.0) -> Segmentation:
+def read_rtstruct(path: str | os.PathLike, *, reference=None, in_plane_mm: float = 1.0, dataset=None) -> Segmentation:
     """An RTSTRUCT file -> Segmentation, on ``reference``'s grid or on one built from the
     contours (``in_plane_mm`` in-plane spacing).
 
@@ -68,7 +69,7 @@ def read_rtstruct(path: str | os.PathLike, *, reference=None, in_plane_mm: float
         raise ValueError(f"read_rtstruct: in_plane_mm must be a positive number, got {in_plane_mm!r}")
     grid = None if reference is None else _reference_grid(reference)
     with held_warnings():
-        ds, sop_class = read_dataset(path, "an RTSTRUCT")
+        ds, sop_class = read_dataset(path, "an RTSTRUCT") if dataset is None else (dataset, _sop_class(dataset))
         if sop_class != RTSTRUCT_SOP_CLASS and str(ds.get("Modality", "")).upper() != "RTSTRUCT":
             raise InputError(path, f"is {sop_class_name(sop_class)}, not an RTSTRUCT")
         try:

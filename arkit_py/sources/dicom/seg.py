@@ -84,6 +84,11 @@ def read_dataset(path: str | os.PathLike, what: str):
     return ds, sop_class
 
 
+def _sop_class(ds) -> str:
+    meta = getattr(ds, "file_meta", None)
+    return str(ds.get("SOPClassUID", "") or getattr(meta, "MediaStorageSOPClassUID", "") or "")
+
+
 def sop_class_name(uid: str) -> str:
     """A SOP class's name (``CT Image Storage``) for messages; never an instance UID."""
     from pydicom.uid import UID
@@ -148,13 +153,14 @@ def one_line(exc: BaseException) -> str:
 
 # -- the reader ----------------------------------------------------------------------------
 
-def read_dicom_seg(path: str | os.PathLike) -> Segmentation:
+def read_dicom_seg(path: str | os.PathLike, *, dataset=None) -> Segmentation:
     """A DICOM-SEG file -> Segmentation (label = segment number; overlaps in extra layers).
+    ``dataset``: the file already read (a member of a zip); ``path`` then only names it.
 
     Raises InputError (one line naming the file) for anything that is not a readable SEG
     with patient-coordinate frames."""
     with held_warnings():
-        ds, sop_class = read_dataset(path, "a DICOM SEG")
+        ds, sop_class = read_dataset(path, "a DICOM SEG") if dataset is None else (dataset, _sop_class(dataset))
         if sop_class not in SEG_SOP_CLASSES:
             raise InputError(path, f"is {sop_class_name(sop_class)}, not a DICOM SEG")
         try:
