@@ -154,8 +154,8 @@ def _build_hologram(src: LessonSource, hid: str, progress=None) -> dict[str, byt
     uptake = None
     if "tracer" in h:
         tracer = h["tracer"]
-        if tracer.endswith((".yaml", ".yml", ".csv")):
-            tracer = str(src.folder / tracer)
+        if tracer.endswith((".yaml", ".yml", ".csv")) or (src.folder / tracer.split("?", 1)[0]).exists():
+            tracer = str(src.folder / tracer)  # a tracer file, curves or a PET beside the lesson
         voiding = h.get("voiding")
         uptake = UptakeOptions(
             tracer=tracer,

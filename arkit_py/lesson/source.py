@@ -236,6 +236,8 @@ def _check(src: LessonSource) -> None:
                 _check_tracer_file(src, base + ("tracer",), path)
                 if tracer.endswith(".csv") and "nuclide" not in h:
                     raise src.error(base + ("tracer",), "a curves file needs 'nuclide' (e.g. F-18)")
+            elif (src.folder / tracer.split("?", 1)[0]).exists():  # a PET: NIfTI, or DICOM (DIR?series=N)
+                _lesson_file(src, base + ("tracer",), tracer)
             else:
                 from ..tracer.model import library_ids
 
@@ -383,7 +385,11 @@ def _check_quiz(src: LessonSource, where: tuple, quiz: dict) -> None:
 # -- normalising for lesson.json ----------------------------------------------------------
 
 
-def _normalise(d: dict) -> dict:
+def _is_lesson_path(folder: Path | None, name: str) -> bool:
+    return folder is not None and (folder / name.split("?", 1)[0]).exists()
+
+
+def _normalise(d: dict, folder: Path | None = None) -> dict:
     out = copy.deepcopy(d)
     out = {"schema_version": SCHEMA_VERSION, **out}
     first = next(iter(d["holograms"]))
@@ -401,6 +407,8 @@ def _normalise(d: dict) -> dict:
             h["tracer"] = "tracer file"
         elif h.get("tracer", "").endswith(".csv"):
             h["tracer"] = "curves file"
+        elif "tracer" in h and _is_lesson_path(folder, h["tracer"]):
+            h["tracer"] = "PET"
     for step in out["steps"]:
         step.setdefault("hologram", first)
         time = step.get("time")
@@ -447,5 +455,5 @@ def load_lesson(folder: str | os.PathLike) -> LessonSource:
         _check(src)
     except InputError as error:  # e.g. a tracer file that fails to load
         raise src.error(("holograms",), error.problem) from None
-    src.normalised = _normalise(data)
+    src.normalised = _normalise(data, src.folder)
     return src
