@@ -126,19 +126,18 @@ def _uptake_options(args: argparse.Namespace):
         if given:
             raise InputError(None, f"--{given[0]} needs --tracer")
         return None
-    from .scene.uptake import UptakeOptions
-
-    from .scene.uptake import is_pet
+    from .scene.uptake import UptakeOptions, is_pet
+    from .sources.dicom.files import parse_spec
 
     if is_pet(args.tracer) or args.tracer.lower().endswith(".csv"):
-        if not os.path.isfile(args.tracer):
-            raise InputError(args.tracer, "no such file")
+        if not os.path.exists(parse_spec(args.tracer)[0]):  # a file, or a DICOM folder / zip (DIR?series=N)
+            raise InputError(args.tracer, "no such file or folder")
     else:
         from .tracer.model import load_tracer
 
         load_tracer(args.tracer)  # an unknown tracer fails before any meshing
     if args.per_vertex and not is_pet(args.tracer):
-        raise InputError(args.tracer, "--per-vertex needs a dynamic PET as --tracer (.nii/.nii.gz)")
+        raise InputError(args.tracer, "--per-vertex needs a PET as --tracer (a dynamic NIfTI, or a DICOM series)")
     window = None
     if args.window is not None:
         parts = args.window.split(":")
@@ -200,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--systems", help="comma-separated systems to include, e.g. digestive,urinary")
     h.add_argument("--no-compress", action="store_true", help="plain GLB for viewers without meshopt (Blender, Slicer)")
     h.add_argument("--tracer", help="colour uptake over time: a library tracer (fdg, mdp, ...), a tracer .yaml, a "
-                                    "curves .csv, or a dynamic PET .nii.gz (with its PET-BIDS .json)")
+                                    "curves .csv, or a PET: .nii.gz with its PET-BIDS .json, or a DICOM series "
+                                    "(folder, .zip, DIR?series=N)")
     h.add_argument("--bids", help="PET-BIDS sidecar of a dynamic PET (default: beside it)")
     h.add_argument("--per-vertex", action="store_true",
                    help="dynamic PET: colour every vertex (sampled inside the surface), one target per frame (<= 24)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from .errors import InputError
@@ -210,27 +211,104 @@ def cmd_dose(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
+    """``arkit tracer extract PET --labels LABELS``: per structure and frame, the mean (and
+    with --json the largest) activity concentration or SUVbw, as CSV (-o) or JSON (--json)."""
     from .sources.load import load_segmentation
-    from .tracer.curves import write_curves_csv
+    from .tracer.curves import Curves, write_curves_csv
     from .tracer.extract import extract_curves, read_dynamic_pet
+    from .units import unit_factor
+
+    if not args.output and not args.json:
+        raise InputError(None, "give -o CURVES.csv to write the curves, or --json to print them")
+    if args.quantity == "suv":
+        if args.unit is not None:
+            raise InputError(None, "--unit is for --quantity activity: SUVs are in g/mL")
+        unit = "g/mL"
+    else:
+        unit = args.unit or "kBq/mL"
+        if unit not in ("Bq/mL", "kBq/mL", "MBq/mL"):
+            try:
+                parse_quantity(f"1 {unit}", "concentration")
+            except UnitError:
+                raise InputError(None, f"--unit: {unit!r} is not a concentration unit (Bq/mL, kBq/mL)") from None
+    weight_g = None
+    if args.weight is not None:
+        if args.quantity != "suv":
+            raise InputError(None, "--weight is for --quantity suv")
+        from .cli import _person
+
+        weight_g = _person("--weight", args.weight, "mass", "kg", (1_000.0, 500_000.0), "a body weight, e.g. 70kg")
 
     pet = read_dynamic_pet(args.pet, bids=args.bids)
+    scale = None
+    if args.quantity == "suv":
+        scale = _suv_scale(pet, weight_g, args.pet)  # before the labels: a refusal comes first
     seg = load_segmentation(args.labels, labels=args.label_table)
-    curves = extract_curves(pet, seg, spec=args.labels)
-    unit = args.unit
-    if unit not in ("Bq/mL", "kBq/mL", "MBq/mL"):
-        try:
-            parse_quantity(f"1 {unit}", "concentration")
-        except UnitError:
-            raise InputError(None, f"--unit: {unit!r} is not a concentration unit (Bq/mL, kBq/mL)") from None
-    text = write_curves_csv(curves, time_column="time_min", unit=unit)
-    _write_atomic(args.output, text.encode("utf-8"))
-    warnings = curves.meta.get("warnings", [])
-    for w in warnings:
+    curves = extract_curves(pet, seg, spec=args.labels, with_max=args.json)
+    maxima = curves.meta.get("max")
+    if scale is None:
+        factor = unit_factor(unit, "concentration")
+        values = curves.values / factor
+        maxima = None if maxima is None else maxima / factor
+    else:
+        per_frame = scale(curves.times_s)[:, None]
+        values = curves.values * per_frame
+        maxima = None if maxima is None else maxima * per_frame
+    if args.output:
+        shown = Curves(curves.times_s, curves.regions, values if scale is not None else curves.values,
+                       "concentration", curves.decay_corrected, curves.nuclide, curves.meta)
+        text = write_curves_csv(shown, time_column="time_min", unit="Bq/mL" if scale is not None else unit)
+        _write_atomic(args.output, text.encode("utf-8"))
+    for w in curves.meta.get("warnings", []):
         print(f"arkit: {w}", file=sys.stderr)
-    print(f"arkit: wrote {args.output}: {len(curves.times_s)} frames, {len(curves.regions)} structures "
-          f"({unit}{', decay-corrected' if curves.decay_corrected else ''})", file=sys.stderr)
+    if args.json:
+        volumes = curves.meta["volumes_ml"]
+        out = {"unit": unit, "times_s": [float(t) for t in curves.times_s],
+               "structures": {name: {"mean": [float(v) for v in values[:, j]],
+                                     "max": [float(v) for v in maxima[:, j]],
+                                     "volume_ml": float(volumes[name])}
+                              for j, name in enumerate(curves.regions)}}
+        print(json.dumps(out, indent=2))
+    if args.output:
+        what = "SUVbw, g/mL" if scale is not None else unit + (", decay-corrected" if curves.decay_corrected else "")
+        print(f"arkit: wrote {args.output}: {len(curves.times_s)} frames, {len(curves.regions)} structures "
+              f"({what})", file=sys.stderr)
     return 0
+
+
+def _suv_scale(pet, weight_g: float | None, spec: str):
+    """times (s after injection) -> SUVbw per Bq/mL of the PET's values at those times.
+
+    DICOM: the tags' factor (PatientWeight and RadionuclideTotalDose). NIfTI: --weight and the
+    sidecar's InjectedRadioactivity. Values not decay-corrected are corrected to injection
+    first (the nuclide's half-life, or the header's)."""
+    import numpy as np
+
+    meta = pet.meta
+    if meta.get("dicom"):
+        if weight_g is not None:
+            raise InputError(spec, "--weight is for a NIfTI PET: a DICOM PET's SUV uses its PatientWeight (0010,1030)")
+        per = meta.get("suv_per_bq_ml")
+        if per is None:
+            raise InputError(spec, f"no SUV: {meta.get('suv_problem', 'the SUV tags are incomplete')}")
+    else:
+        missing = [what for what, value in (("the sidecar's InjectedRadioactivity (the dose)", meta.get("injected_bq")),
+                                            ("--weight (the body weight, e.g. 70kg)", weight_g)) if not value]
+        if missing:
+            raise InputError(spec, f"--quantity suv with a NIfTI PET needs {' and '.join(missing)}")
+        per = weight_g / meta["injected_bq"]
+    if pet.decay_corrected:
+        return lambda t: np.full(len(t), per)
+    half_life = meta.get("half_life_s")
+    if pet.nuclide:
+        from .tracer.decay import nuclide
+
+        half_life = nuclide(pet.nuclide).half_life_s
+    if not half_life:
+        raise InputError(spec, "SUV of values that are not decay-corrected needs the nuclide (the sidecar's "
+                               "TracerRadionuclide)")
+    lam = math.log(2.0) / half_life
+    return lambda t: per * np.exp(lam * np.asarray(t, dtype=np.float64))
 
 
 def cmd_suv(args: argparse.Namespace) -> int:
@@ -293,11 +371,20 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_suv)
 
-    p = ts.add_parser("extract", help="curves from a dynamic PET and a label volume (mean concentration per frame)")
-    p.add_argument("pet", help="3D/4D PET NIfTI (Bq/mL)")
-    p.add_argument("--labels", required=True, help="label volume (NIfTI, NRRD, TotalSegmentator folder, phantom:...)")
+    p = ts.add_parser("extract", help="curves from a PET and a label volume (mean concentration or SUV per frame)")
+    p.add_argument("pet", help="3D/4D PET NIfTI (Bq/mL, with its PET-BIDS .json), or a DICOM PET series (folder, "
+                               ".zip or file; PATH?series=N to choose; Units BQML)")
+    p.add_argument("--labels", required=True, help="label volume on any grid (NIfTI, NRRD, TotalSegmentator folder, "
+                                                   "DICOM SEG or RTSTRUCT, phantom:...)")
     p.add_argument("--label-table", help="label table naming the labels")
-    p.add_argument("--bids", help="PET-BIDS JSON sidecar (default: beside the PET)")
-    p.add_argument("--unit", default="kBq/mL", help="unit of the written concentrations (default kBq/mL)")
-    p.add_argument("-o", "--output", required=True, help="CSV to write")
+    p.add_argument("--bids", help="PET-BIDS JSON sidecar of a NIfTI PET (default: beside it)")
+    p.add_argument("--quantity", choices=("activity", "suv"), default="activity",
+                   help="activity concentration per frame in --unit (default), or SUVbw (g/mL): a DICOM PET's from "
+                        "its tags, a NIfTI's from the sidecar's dose and --weight")
+    p.add_argument("--unit", help="unit of the activity concentrations (default kBq/mL)")
+    p.add_argument("--weight", help="body weight for the SUV of a NIfTI PET, e.g. 70kg")
+    p.add_argument("--json", action="store_true",
+                   help="print {unit, times_s (frame mid-times after injection), structures: {name: {mean, max, "
+                        "volume_ml}}}")
+    p.add_argument("-o", "--output", help="CSV to write (required unless --json)")
     p.set_defaults(func=cmd_extract)

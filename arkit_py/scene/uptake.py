@@ -64,7 +64,15 @@ MAX_FRAMES = 24  # morph targets per per-vertex mesh
 
 
 def is_pet(spec: str) -> bool:
-    return spec.lower().endswith((".nii", ".nii.gz"))
+    """A PET to measure: a NIfTI (with its PET-BIDS sidecar) or a DICOM PET series (a folder
+    holding DICOM, a ``.zip`` or ``.dcm``, a DICM file, ``PATH?series=N``)."""
+    return spec.lower().endswith((".nii", ".nii.gz")) or is_dicom_pet(spec)
+
+
+def is_dicom_pet(spec: str) -> bool:
+    from ..sources.dicom.pet import looks_like_dicom_image
+
+    return not spec.lower().endswith((".nii", ".nii.gz")) and looks_like_dicom_image(spec)
 
 
 def _region_table() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]]:
@@ -121,22 +129,30 @@ def apply_uptake(doc: Document, options: UptakeOptions, *, seg=None, gltf_to_ras
     spec = options.tracer
     present, body = _present(doc)
     pet = None
+    pet_weight_g = None
     if is_pet(spec):
         if seg is None:
             raise ValueError("apply_uptake: a dynamic PET needs the segmentation (seg=)")
         from ..tracer.extract import extract_curves, read_dynamic_pet
 
-        pet = read_dynamic_pet(spec, bids=options.bids)
+        dicom = is_dicom_pet(spec)
+        pet = read_dynamic_pet(spec, bids=options.bids, nuclide=options.nuclide if dicom else None)
         curves = extract_curves(pet, seg, spec=spec)
         nuclide_name = options.nuclide or pet.nuclide
         if not nuclide_name:
-            raise InputError(spec, "the PET sidecar names no TracerRadionuclide; give --nuclide (e.g. F-18)")
+            where = "DICOM header names no nuclide (RadionuclideCodeSequence)" if dicom else \
+                "sidecar names no TracerRadionuclide"
+            raise InputError(spec, f"the PET {where}; give --nuclide (e.g. F-18)")
         nuclide_name = get_nuclide(nuclide_name).name
+        if len(curves.times_s) == 1:  # a static PET: its one frame held from start to end
+            curves = _held_frame(curves, pet)
         curves = curves.physical(get_nuclide(nuclide_name).decay_constant)
         curves.times_s = np.maximum(curves.times_s, 0.0)
         regions = {name: ((name,), (), False) for name in curves.regions}
         activity = options.activity_bq or pet.meta.get("injected_bq")
-        tracer_name = "dynamic PET"
+        if pet.meta.get("weight_kg"):
+            pet_weight_g = 1000.0 * float(pet.meta["weight_kg"])
+        tracer_name = "DICOM PET" if dicom else "dynamic PET"
         quantity = options.quantity or "concentration"
         window = options.window
     elif spec.lower().endswith(".csv"):
@@ -196,7 +212,8 @@ def apply_uptake(doc: Document, options: UptakeOptions, *, seg=None, gltf_to_ras
 
     decay_corrected = options.decay_corrected or quantity in ("suv", "sul")
     lam = n.decay_constant
-    weight = options.body_weight_g or REFERENCE_BODY_G.get(options.sex, REFERENCE_BODY_G["male"])
+    # SUV: the weight given, else the PET's PatientWeight, else the ICRP 89 reference adult
+    weight = options.body_weight_g or pet_weight_g or REFERENCE_BODY_G.get(options.sex, REFERENCE_BODY_G["male"])
     if quantity in ("suv", "sul") and activity is None:
         raise InputError(spec, f"{quantity.upper()} needs the administered activity (--activity)")
     if quantity == "sul":
@@ -235,7 +252,7 @@ def apply_uptake(doc: Document, options: UptakeOptions, *, seg=None, gltf_to_ras
     per_vertex = []
     if options.per_vertex:
         if pet is None:
-            raise InputError(spec, "--per-vertex needs a dynamic PET (a .nii/.nii.gz tracer)")
+            raise InputError(spec, "--per-vertex needs a PET (a .nii/.nii.gz or DICOM PET tracer)")
         if gltf_to_ras is None:
             raise ValueError("apply_uptake: per_vertex needs gltf_to_ras")
         per_vertex = _vertex_uptake(doc, pet, np.asarray(gltf_to_ras, dtype=np.float64), colour_quantity,
@@ -246,7 +263,17 @@ def apply_uptake(doc: Document, options: UptakeOptions, *, seg=None, gltf_to_ras
         "structures": sorted(per_structure), "unmapped_regions": unmapped,
         "legend": doc.legend.to_extras(),
         "per_vertex": per_vertex,
+        "weight_g": weight if quantity in ("suv", "sul") else None,
     }
+
+
+def _held_frame(curves: Curves, pet) -> Curves:
+    """One frame -> two samples with its values, at its start and its end (at least 1 s
+    later), so a static PET colours the hologram over its frame."""
+    start = float(pet.frame_start_s[0])
+    end = start + max(float(pet.frame_duration_s[0]), 1.0)
+    return Curves(np.array([start, end]), curves.regions, np.repeat(curves.values[:1], 2, axis=0), curves.quantity,
+                  curves.decay_corrected, curves.nuclide, dict(curves.meta))
 
 
 def _vertex_uptake(doc: Document, pet, to_ras: np.ndarray, colour_quantity, lam: float) -> list[str]:

@@ -1,8 +1,12 @@
 """Time-activity curves measured in a dynamic PET: the mean concentration of every labelled
 structure in every frame, and samples just inside structure surfaces.
 
-Reading (:func:`read_dynamic_pet`): a 3D or 4D NIfTI (the fourth axis is time) and its
-PET-BIDS JSON sidecar, by default the file beside it with ``.json`` in place of
+Reading (:func:`read_dynamic_pet`): a DICOM PET series (a folder, ``.zip``, ``.dcm`` or DICM
+file, ``PATH?series=N``: :mod:`arkit_py.sources.dicom.pet` reads it, Units BQML only; frame
+times are the injection-to-scan-start delay plus each frame's start; DecayCorrection START
+values are converted to injection as a sidecar's ImageDecayCorrectionTime is, ADMIN values
+are already, NONE values are not decay-corrected), or a 3D or 4D NIfTI (the fourth axis is
+time) and its PET-BIDS JSON sidecar, by default the file beside it with ``.json`` in place of
 ``.nii``/``.nii.gz``. Fields used (all times in seconds relative to ``TimeZero``):
 
 =========================  ================================================================
@@ -108,13 +112,76 @@ class DynamicPet:
 
 # --- reading -------------------------------------------------------------------------------
 
-def read_dynamic_pet(path: str | os.PathLike, bids: str | os.PathLike | Mapping | None = None) -> DynamicPet:
-    """Read a 3D or 4D PET NIfTI and its PET-BIDS sidecar (see ``_read_dynamic_pet``); the
-    reader's warnings are told only when the read succeeds."""
+def read_dynamic_pet(path: str | os.PathLike, bids: str | os.PathLike | Mapping | None = None, *,
+                     nuclide: str | None = None) -> DynamicPet:
+    """Read a PET: a 3D or 4D NIfTI and its PET-BIDS sidecar (see ``_read_dynamic_pet``), or
+    a DICOM PET series (a folder, ``.zip``, ``.dcm`` or DICM file, ``PATH?series=N``; see
+    :func:`dynamic_pet_from_dicom`). The reader's warnings are told only when the read
+    succeeds.
+
+    bids : the sidecar of a NIfTI; must be None for DICOM (its tags give timing and units).
+    nuclide : DICOM only: the nuclide to check RadionuclideHalfLife against when the header
+        names none (``F-18``).
+    """
+    from ..sources.dicom.pet import looks_like_dicom_image
     from ..sources.segmentation import held_warnings
 
+    name = os.fspath(path)
+    if looks_like_dicom_image(name):
+        if bids is not None:
+            raise InputError(name, "--bids is for a NIfTI PET: a DICOM PET takes its timing, units and decay "
+                                   "correction from its own tags")
+        from ..sources.dicom.pet import read_dicom_pet
+
+        return dynamic_pet_from_dicom(read_dicom_pet(name, nuclide=nuclide))
     with held_warnings():
         return _read_dynamic_pet(path, bids)
+
+
+def dynamic_pet_from_dicom(dicom) -> DynamicPet:
+    """A :class:`~arkit_py.sources.dicom.pet.DicomPet` as a DynamicPet: values decay-corrected
+    to the scan start (DecayCorrection START) are converted so they are decay-corrected to
+    injection, exactly as a sidecar's ImageDecayCorrectionTime other than injection is (times
+    2^(delay / T1/2), with the header's half-life, the one the scanner corrected with); ADMIN
+    values are already; NONE values are not decay-corrected.
+
+    ``meta``: ``units`` (BQML), ``warnings``, ``notes``, ``dicom`` True, ``delay_s``,
+    ``half_life_s``, ``decay_corrected_to`` (as stored: injection, scan_start or None), and
+    when known ``injected_bq``, ``weight_kg``, ``suv_factor`` (the tags' factor, per stored
+    Bq/mL), ``suv_per_bq_ml`` (SUVbw per Bq/mL of the returned values once decay-corrected to
+    injection), or ``suv_problem`` (why there is no SUV).
+    """
+    frames = dicom.frames
+    notes = list(dicom.notes)
+    k = 1.0
+    if dicom.decay_corrected_to == "scan_start" and abs(dicom.delay_s) > _SAME_TIME_S:
+        k = _to_injection(dicom.delay_s, dicom.half_life_s)
+        np.multiply(frames, k, out=frames, casting="same_kind")
+        notes.append(f"values were decay-corrected to the scan start, {dicom.delay_s:g} s after injection; multiplied "
+                     f"by {k:.6g} ({dicom.nuclide or f'half-life {dicom.half_life_s:g} s'}) so they are "
+                     "decay-corrected to injection")
+    meta = {"units": "BQML", "warnings": list(dicom.warnings), "notes": notes, "dicom": True,
+            "delay_s": float(dicom.delay_s), "half_life_s": dicom.half_life_s,
+            "decay_corrected_to": dicom.decay_corrected_to}
+    if dicom.injected_bq is not None:
+        meta["injected_bq"] = float(dicom.injected_bq)
+    if dicom.weight_kg is not None:
+        meta["weight_kg"] = float(dicom.weight_kg)
+    if dicom.suv_factor is not None:
+        meta["suv_factor"] = float(dicom.suv_factor)
+        meta["suv_per_bq_ml"] = float(dicom.suv_factor) / k
+    elif dicom.decay_corrected_to is None and dicom.weight_kg and dicom.injected_bq:
+        meta["suv_per_bq_ml"] = 1000.0 * dicom.weight_kg / dicom.injected_bq
+    if dicom.suv_problem and "suv_per_bq_ml" not in meta:
+        meta["suv_problem"] = dicom.suv_problem
+    return DynamicPet(frames, dicom.affine, dicom.frame_start_s, dicom.frame_duration_s,
+                      dicom.decay_corrected_to is not None, dicom.nuclide, source=dicom.source, meta=meta)
+
+
+def _to_injection(after_s: float, half_life_s: float) -> float:
+    """The factor that turns values decay-corrected to ``after_s`` seconds after injection
+    into values decay-corrected to injection: 2^(after / T1/2)."""
+    return 2.0 ** (after_s / half_life_s)
 
 
 def _read_dynamic_pet(path: str | os.PathLike, bids: str | os.PathLike | Mapping | None = None) -> DynamicPet:
@@ -285,7 +352,7 @@ def _read_sidecar(sidecar: Mapping | None, name: str, n_frames: int, warnings: l
                     raise InputError(name, f"values are decay-corrected to {after:g} s after injection; converting "
                                            f"them to injection needs the TracerRadionuclide")
                 half_life_s = _half_life_s(nuclide, name)
-                k = 2.0 ** (after / half_life_s)
+                k = _to_injection(after, half_life_s)
                 scale *= k
                 notes.append(f"values were decay-corrected to {after:g} s after injection; multiplied by {k:.6g} "
                              f"({nuclide}) so they are decay-corrected to injection")
@@ -329,7 +396,7 @@ def _numbers(values, key: str, n: int, name: str) -> np.ndarray:
 
 # --- measuring -----------------------------------------------------------------------------
 
-def extract_curves(pet: DynamicPet, seg: Segmentation, *, spec: str = "labels") -> Curves:
+def extract_curves(pet: DynamicPet, seg: Segmentation, *, spec: str = "labels", with_max: bool = False) -> Curves:
     """Mean concentration of every labelled structure in every PET frame.
 
     pet : the PET (frames in Bq/mL, times after injection).
@@ -338,6 +405,8 @@ def extract_curves(pet: DynamicPet, seg: Segmentation, *, spec: str = "labels") 
         in; outside the label grid is background). All layers count, so a PET voxel can
         belong to several overlapping structures.
     spec : how the user named the labels, for messages.
+    with_max : also put each structure's largest voxel value per frame in ``meta['max']``
+        ((T, regions) float64, Bq/mL, the columns of ``values``).
     Returns Curves with quantity ``concentration`` (Bq/mL), times the frame mid-times,
     one region per structure that has voxels on the PET grid, named by its canonical name
     (two labels with the same name become ``name_<label>``). ``meta`` holds
@@ -383,6 +452,14 @@ def extract_curves(pet: DynamicPet, seg: Segmentation, *, spec: str = "labels") 
         warnings.append(text)
     names = _region_names([(int(keys[i]), seg.segments[int(keys[i])].structure.name) for i in present], warnings)
     values = sums[:, present] / counts[present]
+    maxima = None
+    if with_max:  # voxels sorted by column once; then one reduceat per frame
+        order = np.argsort(col, kind="stable")
+        sorted_vox = vox[order]
+        starts = np.searchsorted(col[order], present)
+        maxima = np.empty((n_frames, len(present)), dtype=np.float64)
+        for t in range(n_frames):
+            maxima[t] = np.maximum.reduceat(flat_frames[t, sorted_vox], starts)
     voxel_ml = pet.voxel_volume_ml
     meta = {
         "unit": "Bq/mL",
@@ -393,6 +470,8 @@ def extract_curves(pet: DynamicPet, seg: Segmentation, *, spec: str = "labels") 
         "frame_duration_s": pet.frame_duration_s.copy(),
         "warnings": warnings,
     }
+    if maxima is not None:
+        meta["max"] = maxima
     return Curves(pet.mid_times_s.astype(np.float64), tuple(names), values, "concentration", pet.decay_corrected,
                   pet.nuclide, meta)
 

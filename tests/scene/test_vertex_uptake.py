@@ -120,7 +120,7 @@ def test_cli_per_vertex_needs_a_pet(case, tmp_path, capsys):
     labels, pet = case
     code = main(["hologram", str(labels), "--labels", str(labels.parent / "labels.csv"), "--tracer", "fdg",
                  "--per-vertex", "-o", str(tmp_path / "x.glb")])
-    assert code == 2 and "--per-vertex needs a dynamic PET" in capsys.readouterr().err
+    assert code == 2 and "--per-vertex needs a PET" in capsys.readouterr().err
     code = main(["hologram", str(labels), "--labels", str(labels.parent / "labels.csv"), "--tracer", str(pet),
                  "--per-vertex", "--quiet", "-o", str(tmp_path / "pet.glb")])
     assert code == 0

@@ -342,6 +342,30 @@ def parse_spec(spec: str | os.PathLike) -> tuple[str, int | None]:
     return m.group("path"), int(n)
 
 
+def is_dicom_file(path: str) -> bool:
+    """A ``.dcm`` name, or the DICM marker after the 128-byte preamble."""
+    if path.lower().endswith(".dcm"):
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(132)[128:132] == b"DICM"
+    except OSError:
+        return False
+
+
+def holds_dicom(path: str) -> bool:
+    """Whether a file is DICOM, or a folder tree holds a DICOM file (the first one found,
+    in sorted order, decides)."""
+    if not os.path.isdir(path):
+        return os.path.isfile(path) and is_dicom_file(path)
+    for folder, dirs, names in os.walk(path):
+        dirs.sort()
+        for name in sorted(names):
+            if is_dicom_file(os.path.join(folder, name)):
+                return True
+    return False
+
+
 def select(spec: str | os.PathLike, *, want: str | None = None) -> DicomObject:
     """``PATH`` or ``PATH?series=N`` (folder, .zip or file) -> one object (see
     :meth:`Listing.select`)."""

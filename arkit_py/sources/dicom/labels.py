@@ -13,7 +13,7 @@ import os
 
 from ...errors import InputError
 from ..segmentation import Segmentation
-from .files import DicomObject, parse_spec, scan
+from .files import DicomObject, holds_dicom, parse_spec, scan
 
 
 def looks_like_dicom(spec: str) -> bool:
@@ -30,25 +30,10 @@ def looks_like_dicom(spec: str) -> bool:
 
         if mask_files(path):
             return False
-        for folder, _, names in os.walk(path):  # the first DICOM file decides
-            for name in names:
-                if _is_dicom_file(os.path.join(folder, name)):
-                    return True
-        return False
-    if os.path.isfile(path) and not lower.endswith((".nii", ".nii.gz", ".nrrd", ".nhdr")):
-        return _is_dicom_file(path)
+        return holds_dicom(path)
+    if not lower.endswith((".nii", ".nii.gz", ".nrrd", ".nhdr")):
+        return holds_dicom(path)
     return False
-
-
-def _is_dicom_file(path: str) -> bool:
-    """The DICM marker after the 128-byte preamble, or a .dcm name."""
-    if path.lower().endswith(".dcm"):
-        return True
-    try:
-        with open(path, "rb") as f:
-            return f.read(132)[128:132] == b"DICM"
-    except OSError:
-        return False
 
 
 def read_dicom_labels(spec: str, *, labels=None, default_labels=None, reference=None) -> Segmentation:
