@@ -61,7 +61,11 @@ def cmd_hologram(args: argparse.Namespace) -> int:
     progress = Progress(args.quiet or args.json)
     uptake = _uptake_options(args)  # bad tracer options fail before any reading or meshing
     t = time.perf_counter()
-    seg = load_segmentation(args.input, labels=args.labels, reference=args.reference)
+    # an RTSTRUCT is drawn on the grid of the image it comes with: --reference, else the CT, else the PET
+    from .scene.uptake import is_pet
+
+    reference = args.reference or args.ct or (args.tracer if args.tracer and is_pet(args.tracer) else None)
+    seg = load_segmentation(args.input, labels=args.labels, reference=reference)
     if args.ct:
         from .sources.body import add_body_from_ct, read_ct
 

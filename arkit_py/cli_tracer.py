@@ -243,7 +243,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     scale = None
     if args.quantity == "suv":
         scale = _suv_scale(pet, weight_g, args.pet)  # before the labels: a refusal comes first
-    seg = load_segmentation(args.labels, labels=args.label_table)
+    seg = load_segmentation(args.labels, labels=args.label_table, reference=args.pet)  # an RTSTRUCT on the PET's grid
     curves = extract_curves(pet, seg, spec=args.labels, with_max=args.json)
     maxima = curves.meta.get("max")
     if scale is None:

@@ -155,3 +155,21 @@ def test_no_header_value_that_identifies_anyone_reaches_an_output(tmp_path):
     report = json.loads(outputs[6])
     assert report["structures"][0]["name"] == "liver"
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_an_rtstruct_given_with_a_pet_is_drawn_on_the_pets_grid(tmp_path):
+    """An RTSTRUCT alone in its folder (no series beside it) with a 4-D PET NIfTI as the
+    reference: it lands on the PET's grid, not on one of its own contours."""
+    import nibabel as nib
+
+    affine = np.array([[-4.0, 0, 0, 60.0], [0, -4.0, 0, 60.0], [0, 0, 3.0, -30.0], [0, 0, 0, 1]])
+    pet = tmp_path / "pet.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((30, 31, 20, 3), np.float32), affine), pet)
+    rt = tmp_path / "rt" / "rtstruct.dcm"
+    rt.parent.mkdir()
+    square = [(-10.0, -10.0), (10.0, -10.0), (10.0, 10.0), (-10.0, 10.0)]
+    write_rtstruct(rt, [{"number": 1, "name": "GTV", "contours": [("CLOSED_PLANAR", [[x, y, z] for x, y in square])
+                                                                  for z in (0.0, 3.0, 6.0)]}])
+    seg = load_segmentation(str(rt), reference=str(pet))
+    assert seg.shape == (30, 31, 20) and np.allclose(seg.affine, affine)
+    assert (seg.layers[0] != 0).sum() == pytest.approx(3 * (20 / 4) ** 2, rel=0.3)

@@ -83,10 +83,10 @@ def _reference_grid(reference, listing, obj: DicomObject) -> _Grid | None:
     if reference is not None:
         spec = os.fspath(reference)
         if spec.lower().endswith((".nii", ".nii.gz")):
-            from ..nifti import check_affine, nifti_affine, open_nifti
+            from ..nifti import check_affine, load_nifti_header, nifti_affine
 
-            img, shape = open_nifti(spec)
-            return _Grid(shape, check_affine(nifti_affine(img), spec))
+            img = load_nifti_header(spec)  # a CT, or a 4-D PET: the grid of its first three axes
+            return _Grid(img.shape[:3], check_affine(nifti_affine(img), spec))
         from .files import select
 
         volume = read_image_series(select(spec, want="image"))
