@@ -9,10 +9,10 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 
 from . import __version__
+from .cli_common import person_quantity, write_atomic
 from .errors import ArkitError, InputError
 
 DEFAULT_INPUT = "phantom:mird-adult"
@@ -20,26 +20,6 @@ DEFAULT_INPUT = "phantom:mird-adult"
 
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: a reader never
-    sees half a file, and a failure leaves no output behind."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InputError(path, "output folder does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".arkit-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class Progress:
@@ -103,21 +83,6 @@ def cmd_hologram(args: argparse.Namespace) -> int:
     return 0
 
 
-def _person(option: str, text: str | None, kind: str, unit: str, bounds: tuple[float, float], what: str):
-    """A body weight (g) or height (cm) typed with or without a unit; None when not given."""
-    from .units import UnitError, parse_quantity
-
-    if text is None:
-        return None
-    try:
-        value = parse_quantity(text, kind, default_unit=unit)
-    except UnitError as error:
-        raise InputError(None, f"{option}: {error}") from None
-    if not bounds[0] <= value <= bounds[1]:
-        raise InputError(None, f"{option} must be {what}, got {text!r}")
-    return value
-
-
 def _uptake_options(args: argparse.Namespace):
     """--tracer and its options -> UptakeOptions (None without --tracer)."""
     from .tracer.curves import parse_activity, parse_time
@@ -157,9 +122,9 @@ def _uptake_options(args: argparse.Namespace):
             no_voiding = True
         else:
             voiding_s = parse_time(args.voiding, what="--voiding")
-    weight = _person("--weight", args.weight, "mass", "kg", (1_000.0, 500_000.0), "a body weight, e.g. 70kg")
+    weight = person_quantity("--weight", args.weight, "mass", "kg", (1_000.0, 500_000.0), "a body weight, e.g. 70kg")
     clip_s = parse_time(args.clip, what="--clip")
-    height = _person("--height", args.height, "length", "cm", (50.0, 280.0), "a person's height, e.g. 175cm")
+    height = person_quantity("--height", args.height, "length", "cm", (50.0, 280.0), "a person's height, e.g. 175cm")
     if args.quantity == "sul" and height is None:
         raise InputError(None, "--quantity sul needs --height (e.g. 175cm) for the lean body mass")
     return UptakeOptions(

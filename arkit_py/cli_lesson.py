@@ -64,7 +64,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
-    from .lesson.signing import sign_bundle
+    from .lesson.bundle import sign_bundle
 
     signature = sign_bundle(args.bundle, args.key)
     print(f"arkit: signed {args.bundle} with key {signature['key_id']}", file=sys.stderr)

@@ -7,14 +7,9 @@ import json
 import math
 import sys
 
+from .cli_common import person_quantity, write_atomic
 from .errors import InputError
 from .units import UnitError, format_activity, format_time, parse_quantity
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    from .cli import write_atomic
-
-    write_atomic(path, data)
 
 
 def _voiding(model, text: str | None):
@@ -136,7 +131,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(text)
     else:
-        _write_atomic(args.output, text.encode("utf-8"))
+        write_atomic(args.output, text.encode("utf-8"))
         print(f"arkit: wrote {args.output}: {len(times)} samples to {format_time(until)}, {len(curves.regions)} regions, "
               f"{format_activity(activity)} {m.nuclide_name}", file=sys.stderr)
     return 0
@@ -235,9 +230,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     if args.weight is not None:
         if args.quantity != "suv":
             raise InputError(None, "--weight is for --quantity suv")
-        from .cli import _person
-
-        weight_g = _person("--weight", args.weight, "mass", "kg", (1_000.0, 500_000.0), "a body weight, e.g. 70kg")
+        weight_g = person_quantity("--weight", args.weight, "mass", "kg", (1_000.0, 500_000.0), "a body weight, e.g. 70kg")
 
     pet = read_dynamic_pet(args.pet, bids=args.bids)
     scale = None
@@ -258,7 +251,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
         shown = Curves(curves.times_s, curves.regions, values if scale is not None else curves.values,
                        "concentration", curves.decay_corrected, curves.nuclide, curves.meta)
         text = write_curves_csv(shown, time_column="time_min", unit="Bq/mL" if scale is not None else unit)
-        _write_atomic(args.output, text.encode("utf-8"))
+        write_atomic(args.output, text.encode("utf-8"))
     for w in curves.meta.get("warnings", []):
         print(f"arkit: {w}", file=sys.stderr)
     if args.json:

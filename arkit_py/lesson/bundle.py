@@ -501,3 +501,16 @@ def extract_bundle(bundle: Bundle, target: str | os.PathLike) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def sign_bundle(bundle_path: str | os.PathLike, key_path: str | os.PathLike) -> dict:
+    """Add (or replace) ``signature.json`` in a checked bundle; returns the signature."""
+    from .signing import load_private_key, signature_for
+
+    bundle = read_bundle(bundle_path)
+    signature = signature_for(bundle.manifest_bytes, load_private_key(key_path))
+    entries = [("lesson.json", bundle.files["lesson.json"]), ("manifest.json", bundle.manifest_bytes)]
+    entries += sorted((p, b) for p, b in bundle.files.items() if p != "lesson.json")
+    entries.append(("signature.json", (json.dumps(signature, indent=1, sort_keys=True) + "\n").encode()))
+    write_zip(Path(bundle_path), entries)
+    return signature

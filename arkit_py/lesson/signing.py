@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -73,19 +72,6 @@ def signature_for(manifest_bytes: bytes, private) -> dict:
     raw = _public_raw(private)
     return {"key_id": key_id(raw), "public_key": base64.b64encode(raw).decode(),
             "signature": base64.b64encode(private.sign(manifest_bytes)).decode()}
-
-
-def sign_bundle(bundle_path: str | os.PathLike, key_path: str | os.PathLike) -> dict:
-    """Add (or replace) ``signature.json`` in a checked bundle; returns the signature."""
-    from .bundle import read_bundle, write_zip
-
-    bundle = read_bundle(bundle_path)
-    signature = signature_for(bundle.manifest_bytes, load_private_key(key_path))
-    entries = [("lesson.json", bundle.files["lesson.json"]), ("manifest.json", bundle.manifest_bytes)]
-    entries += sorted((p, b) for p, b in bundle.files.items() if p != "lesson.json")
-    entries.append(("signature.json", (json.dumps(signature, indent=1, sort_keys=True) + "\n").encode()))
-    write_zip(Path(bundle_path), entries)
-    return signature
 
 
 def read_trusted_keys(path: str | os.PathLike) -> set[str]:

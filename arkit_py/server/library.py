@@ -24,7 +24,7 @@ from sqlalchemy import select
 from ..errors import ArkitError, LessonError
 from ..lesson.bundle import MEDIA_TYPES, read_bundle
 from ..lesson.lessonjson import asset_paths
-from .app import require_lecturer
+from .http import require_lecturer
 from .classroom import ApiError, strip_answers
 from .db import LessonRow, LessonVersion, SessionRow, utcnow
 

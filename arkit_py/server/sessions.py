@@ -7,7 +7,7 @@ import re
 
 from flask import Blueprint, Response, jsonify, request
 
-from .app import bearer, classroom, json_body, public_base, require_lecturer
+from .http import bearer, classroom, json_body, public_base, require_lecturer
 from .classroom import ApiError, strip_answers
 
 bp = Blueprint("sessions", __name__)

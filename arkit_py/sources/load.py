@@ -15,11 +15,10 @@ import os
 from collections.abc import Callable
 
 from ..errors import InputError
-from ..structures import lookup
 from .labeltables import LabelTable, is_shipped, read_label_table
 from .nifti import read_nifti
 from .nrrd import read_nrrd
-from .segmentation import Segment, Segmentation, held_warnings
+from .segmentation import Segmentation, held_warnings, relabel
 from .totalseg import read_mask_folder
 
 Reader = Callable[..., Segmentation]
@@ -93,13 +92,3 @@ def _load(spec: str, labels: str | None, reference: str | None = None) -> Segmen
     else:
         reader = reader_for(spec)
     return reader(spec, labels=table, default_labels=defaults)
-
-
-def relabel(seg: Segmentation, table: LabelTable) -> Segmentation:
-    """A Segmentation whose segments named in ``table`` take its names and colours."""
-    segments = dict(seg.segments)
-    for label, segment in seg.segments.items():
-        if label in table:
-            name, color = table[label]
-            segments[label] = Segment(label, lookup(name, color), segment.layer)
-    return Segmentation(layers=seg.layers, affine=seg.affine, segments=segments, body_label=seg.body_label)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..structures import Structure
+from ..structures import Structure, lookup
 
 
 @dataclass(frozen=True)
@@ -111,3 +111,14 @@ class held_warnings:  # a context manager, named like one: ``with held_warnings(
                 for logger, level, message, args in self._held:
                     logger.log(level, message, *args)
         return False
+
+
+def relabel(seg: Segmentation, table) -> Segmentation:
+    """A Segmentation whose segments named in ``table`` (label -> (name, colour), a label
+    table) take its names and colours."""
+    segments = dict(seg.segments)
+    for label, segment in seg.segments.items():
+        if label in table:
+            name, color = table[label]
+            segments[label] = Segment(label, lookup(name, color), segment.layer)
+    return Segmentation(layers=seg.layers, affine=seg.affine, segments=segments, body_label=seg.body_label)

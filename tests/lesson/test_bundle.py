@@ -11,8 +11,8 @@ import pytest
 
 from arkit_py.cli import main
 from arkit_py.errors import LessonError
-from arkit_py.lesson.bundle import build_lesson, extract_bundle, read_bundle, sha256
-from arkit_py.lesson.signing import generate_key, read_trusted_keys, sign_bundle
+from arkit_py.lesson.bundle import build_lesson, extract_bundle, read_bundle, sha256, sign_bundle
+from arkit_py.lesson.signing import generate_key, read_trusted_keys
 from tests.lesson.conftest import template_text, write_lesson
 
 

@@ -795,7 +795,7 @@ def _summary(obj: DicomObject) -> dict:
         row["compression"] = ", ".join(_ts_name(t) for t in ts)
     modality = obj.modality or "DICOM"
     if obj.kind == "image":
-        from .series import describe  # noqa: PLC0415 (series imports this module)
+        from .geometry import describe  # noqa: PLC0415 (the plan of an image series)
 
         row.update(describe(obj))
         size = row.get("size")

@@ -40,7 +40,7 @@ def read_dicom_labels(spec: str, *, labels=None, default_labels=None, reference=
     """The Segmentation of the SEG or RTSTRUCT that ``spec`` names (``labels``: a label table
     whose names and colours override the object's; ``default_labels`` is not used: DICOM
     objects name their segments)."""
-    from ..load import relabel
+    from ..segmentation import relabel
     from .rtstruct import read_rtstruct
     from .seg import read_dicom_seg
 
