@@ -40,6 +40,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import ArkitError, LessonError
+from ..fileio import write_atomic
 from .lessonjson import check_lesson_json, load_lesson_json, step_names
 from .source import SCHEMA_VERSION, LessonSource, display_path, load_lesson
 
@@ -316,16 +317,7 @@ def write_zip(path: Path, entries: list[tuple[str, bytes]]) -> None:
             # compressed assets are stored; JSON is deflated
             info.compress_type = zipfile.ZIP_DEFLATED if name.endswith(".json") else zipfile.ZIP_STORED
             zf.writestr(info, data, compresslevel=9 if name.endswith(".json") else None)
-    fd, tmp = tempfile.mkstemp(prefix=".arkit-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, buf.getvalue(), mode=0o644)
 
 
 # -- reading ----------------------------------------------------------------------------

@@ -29,7 +29,6 @@ import logging
 import os
 import socket
 import ssl
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,19 +163,10 @@ def lan_addresses() -> list[str]:
 # --- files ---------------------------------------------------------------------------------
 
 def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Keys and certificates: written atomically and durably (``fileio.write_atomic``)."""
+    from ..fileio import write_atomic
+
+    write_atomic(path, data, mode=mode, fsync=True)
 
 
 @contextlib.contextmanager
