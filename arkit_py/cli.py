@@ -154,13 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     h = sub.add_parser("hologram", help="turn a segmentation (or the built-in phantom) into a GLB hologram")
     h.add_argument("input", nargs="?", default=DEFAULT_INPUT,
-                   help="NIfTI/NRRD/.seg.nrrd label map, TotalSegmentator folder, or phantom:mird-adult[?voxel=2&sex=female&walls=1]")
+                   help="NIfTI/NRRD/.seg.nrrd label map, TotalSegmentator folder, DICOM SEG/RTSTRUCT, or "
+                        "phantom:mird-adult[?voxel=2&sex=female&walls=1]")
     h.add_argument("-o", "--output", required=True, help="the .glb to write")
     h.add_argument("--ct", help="a CT (NIfTI or DICOM) of the same patient: adds the body outline (skin) when the "
                                 "segmentation has none, aligned through both grids' geometry")
     h.add_argument("--reference", help="the image series an RTSTRUCT is drawn on (DICOM folder/zip, DIR?series=N, "
                                        "or NIfTI; default: the series of its frame of reference beside it)")
-    h.add_argument("--labels", help="label table naming and colouring labels (.ctbl, ITK-SNAP, CSV, JSON, or 'totalsegmentator')")
+    h.add_argument("--labels", help="label table naming and colouring labels (.ctbl, ITK-SNAP, CSV, JSON, "
+                                    "or 'totalsegmentator')")
     h.add_argument("--profile", choices=("phone", "hololens", "desktop"), default="phone",
                    help="device budget: phone 100k triangles, hololens 50k, desktop 400k")
     h.add_argument("--triangles", type=int, help="triangle budget (overrides the profile's)")
@@ -200,11 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--open", action="store_true", help="open the system browser")
     p.set_defaults(func=cmd_preview)
 
+    from .cli_dicom import register as add_dicom
     from .cli_lesson import add_parser as add_lesson
     from .cli_server import add_parser as add_server
     from .cli_tracer import add_parser as add_tracer
-
-    from .cli_dicom import register as add_dicom
 
     add_tracer(sub)
     add_lesson(sub)

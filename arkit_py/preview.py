@@ -64,7 +64,7 @@ CONTENT_SECURITY_POLICY = (
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    server: "_PreviewServer"
+    server: _PreviewServer
     server_version = "arkit-preview"
     sys_version = ""
     protocol_version = "HTTP/1.1"

@@ -153,7 +153,8 @@ def classroom(urls: list[str], code: str, token: str, students: int, steps: int 
     def pct(q):
         return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
 
-    return {"students": students, "joined": joined, "failed": failed, "failures": reasons, "join_wall_s": round(join_wall, 2),
+    return {"students": students, "joined": joined, "failed": failed, "failures": reasons,
+            "join_wall_s": round(join_wall, 2),
             "join_span_s": round(max(join_spans), 2),
             "join_p50_ms": round(statistics.median(join_times) * 1000, 1) if join_times else None,
             "steps": steps, "deliveries": len(lat), "missing": missing,

@@ -285,9 +285,9 @@ def _shares(total: int, counts: dict[int, int]) -> dict[int, int]:
 
 
 def run_slicer(labels: np.ndarray, affine: np.ndarray, meta: dict) -> tuple[dict, dict]:
+    from vtkmodules.util.numpy_support import vtk_to_numpy
     from vtkmodules.vtkFiltersCore import vtkQuadricDecimation, vtkWindowedSincPolyDataFilter
     from vtkmodules.vtkFiltersGeneral import vtkDiscreteFlyingEdges3D
-    from vtkmodules.util.numpy_support import vtk_to_numpy
 
     steps = {}
     t = time.perf_counter()

@@ -18,14 +18,14 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, Union
 
 REPO = Path(__file__).resolve().parents[1]
 WEB_AR = REPO / "web_ar"
 TOOLS = WEB_AR / "tools"
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 # DESIGN.md: compressed GLBs may carry issues that are not errors, e.g. the validator's
 # UNSUPPORTED_EXTENSION info for EXT_meshopt_compression (whose data it does not check).
@@ -60,7 +60,7 @@ def _run(script: str, paths: PathLike | Sequence[PathLike], timeout: float) -> d
     try:
         out = json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
-        raise RuntimeError(f"gltf_tools: {script} printed no JSON ({exc}); stderr: {proc.stderr.strip()[-2000:]}")
+        raise RuntimeError(f"gltf_tools: {script} printed no JSON ({exc}); stderr: {proc.stderr.strip()[-2000:]}") from None
     results = out if len(files) > 1 else [out]
     for f, r in zip(files, results):
         r["file"] = f  # the path as the caller gave it (the tools saw the absolute one)

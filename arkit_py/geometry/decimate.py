@@ -100,7 +100,8 @@ def _simplify_locked():
 _LOCKED = None
 
 
-def simplify_patch(patch: Patch, error_mm: float, floor_triangles: int = 16, target_triangles: int | None = None) -> Simplified:
+def simplify_patch(patch: Patch, error_mm: float, floor_triangles: int = 16,
+                   target_triangles: int | None = None) -> Simplified:
     """One patch simplified to ``error_mm`` (absolute), keeping its border and its locked
     vertices; returns faces in the complex's vertex ids."""
     global _LOCKED
@@ -178,7 +179,8 @@ def decimate(patches: list[Patch], options: DecimateOptions = DecimateOptions())
     """Simplify all patches with one shared tolerance that fits ``options.budget``.
 
     A first pass at ``min_error_mm`` drops the flat redundancy of voxel-scale meshes; the
-    search then works on that lighter mesh, which replaces each patch's own arrays. Returns the simplified patches (same order)
+    search then works on that lighter mesh, which replaces each patch's own arrays. Returns the simplified patches
+    (same order)
     and the tolerance used (mm; 0 = untouched). The budget counts triangles as drawn: a
     patch between two structures counts twice.
     """

@@ -29,8 +29,8 @@ Choices where the sources leave things open (see README, "The built-in phantom")
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np

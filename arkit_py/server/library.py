@@ -24,9 +24,9 @@ from sqlalchemy import select
 from ..errors import ArkitError, LessonError
 from ..lesson.bundle import MEDIA_TYPES, read_bundle
 from ..lesson.lessonjson import asset_paths
-from .http import require_lecturer
 from .classroom import ApiError, strip_answers
 from .db import LessonRow, LessonVersion, SessionRow, utcnow
+from .http import require_lecturer
 
 bp = Blueprint("library", __name__)
 log = logging.getLogger("arkit.server")

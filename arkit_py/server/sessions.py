@@ -7,8 +7,8 @@ import re
 
 from flask import Blueprint, Response, jsonify, request
 
-from .http import bearer, classroom, json_body, public_base, require_lecturer
 from .classroom import ApiError, strip_answers
+from .http import bearer, classroom, json_body, public_base, require_lecturer
 
 bp = Blueprint("sessions", __name__)
 LESSON_ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")  # a lesson's id is a slug (lesson.schema.json), at most 64

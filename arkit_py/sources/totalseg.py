@@ -113,7 +113,7 @@ def read_mask_folder(folder: str | os.PathLike, *, labels: LabelTable | None = N
             continue
         # The whole mask goes into the first layer where it overlaps nothing, so every label
         # lives in one layer (as in a layered 3D Slicer segmentation).
-        for layer_no, layer in enumerate(layers):
+        for layer_no, layer in enumerate(layers):  # noqa: B007 (layer_no is read after the loop)
             flat = layer.reshape(-1)  # a view: layers are C-contiguous
             if not flat[index].any():
                 break

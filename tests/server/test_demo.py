@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 import time
-import json
 import urllib.request
 
 from tests.server.test_processes import free_port

@@ -130,7 +130,7 @@ def test_partial_overlaps_counted_from_the_raw_frames():
         expected[number] = expected.get(number, 0) + int(np.count_nonzero(frames[f]))
     assert seg.voxel_counts() == expected
     voxel_mm3 = 0.810547 ** 2 * 1.0
-    for label, count in expected.items():
+    for count in expected.values():
         assert count * seg.voxel_volume_ml == pytest.approx(count * voxel_mm3 / 1000.0, rel=1e-5)
     # the labels are the SegmentLabels, cleaned (they name colours, not anatomy)
     assert [seg.segments[n].structure.name for n in sorted(seg.segments)] == [

@@ -86,7 +86,7 @@ def ball_labels(shape, affine, centres=CENTRES, radius=RADIUS, dtype=np.uint8) -
 def ras_centroids(seg) -> dict[int, np.ndarray]:
     """label -> RAS centroid (mm) of its voxels, through the segmentation's affine."""
     out = {}
-    for index, layer in enumerate(seg.layers):
+    for layer in seg.layers:
         for label in np.unique(layer):
             if label == 0:
                 continue
@@ -496,7 +496,7 @@ def test_totalsegmentator_table_only_when_asked(tmp_path):
 def write_masks(folder, shape, affine, masks: dict[str, dict], dtype=np.uint8):
     folder.mkdir()
     for name, centres in masks.items():
-        data = (ball_labels(shape, affine, centres={1: c for c in centres.values()}) if centres
+        data = (ball_labels(shape, affine, centres={1: list(centres.values())[-1]}) if centres
                 else np.zeros(shape, np.uint8))
         save_nifti(folder / f"{name}.nii.gz", data.astype(dtype), affine)
 

@@ -7,7 +7,6 @@ import pytest
 
 from tests import gltf_tools
 from tests.gltf_tools import assert_valid, inspect_glb, issue_counts, validate_glb
-
 from tests.web.demo_hologram import DEMO_STRUCTURES, build_demo_glb
 
 

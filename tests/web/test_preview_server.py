@@ -9,7 +9,6 @@ import pytest
 
 from arkit_py import preview
 from arkit_py.errors import ArkitError, InputError
-
 from tests.web.conftest import unavailable
 from tests.web.demo_hologram import build_demo_glb
 

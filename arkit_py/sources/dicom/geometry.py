@@ -87,14 +87,14 @@ def _plan(obj: DicomObject) -> _Plan:
         parts = ", ".join(f"{_count(n, 'slice')} {c}x{r}" for (c, r), n in sizes.most_common())
         raise InputError(where, f"mixed image sizes: {parts}")
     (columns, rows), = sizes
-    for f, fr in entries:
+    for _f, fr in entries:
         for value, name in ((fr.position, "ImagePositionPatient"), (fr.orientation, "ImageOrientationPatient"),
                             (fr.spacing, "PixelSpacing")):
             if value is None:
                 frame = f" (frame {fr.number + 1})" if f.number_of_frames > 1 else ""
                 raise InputError(f.shown, f"no valid {name}{frame}: not a slice of a volume")
     orientation = np.array(entries[0][1].orientation, dtype=np.float64)
-    for f, fr in entries:
+    for _f, fr in entries:
         if np.max(np.abs(np.array(fr.orientation) - orientation)) > ORIENTATION_TOLERANCE:
             raise InputError(where, "mixed slice orientations (ImageOrientationPatient "
                                     f"{_vec(orientation)} and {_vec(fr.orientation)})")
@@ -108,7 +108,7 @@ def _plan(obj: DicomObject) -> _Plan:
     pixel = np.array(entries[0][1].spacing, dtype=np.float64)  # (between rows, between columns)
     if not ((pixel > 0).all() and (pixel < 1e5).all()):
         raise InputError(entries[0][0].shown, f"PixelSpacing {_vec(pixel)} is not a positive size in mm")
-    for f, fr in entries:
+    for _f, fr in entries:
         if np.max(np.abs(np.array(fr.spacing) - pixel)) > 1e-4 * max(pixel):
             raise InputError(where, f"mixed pixel spacings ({_vec(pixel)} and {_vec(fr.spacing)} mm)")
 

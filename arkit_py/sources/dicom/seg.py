@@ -119,7 +119,7 @@ def place_layers(shape: tuple[int, int, int], masks: list[tuple[int, np.ndarray]
             continue
         if index.size == 0:
             continue
-        for layer_no, layer in enumerate(layers):
+        for layer_no, layer in enumerate(layers):  # noqa: B007 (layer_no is read after the loop)
             flat = layer.reshape(-1)
             if not flat[index].any():
                 break
