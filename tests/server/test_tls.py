@@ -284,3 +284,16 @@ def test_lan_addresses_never_raises(monkeypatch):
     monkeypatch.setattr(socket, "gethostname", broken)
     monkeypatch.setattr(socket, "if_nameindex", broken)
     assert isinstance(tls.lan_addresses(), list)
+
+
+def test_lan_addresses_keep_the_usable_ones_in_order(monkeypatch):
+    """Known answer: from a mix of candidates, the usable ones, IPv4 first, the default
+    route's source first, no duplicates, no loopback or link-local."""
+    routes = {(socket.AF_INET, "10.255.255.255"): "192.168.1.20", (socket.AF_INET, "192.168.255.255"): "192.168.1.20",
+              (socket.AF_INET6, "2001:db8::1"): "2001:db8:5::7"}
+    monkeypatch.setattr(tls, "_route_source", lambda family, target: routes.get((family, target)))
+    monkeypatch.setattr(tls, "_interface_ipv4", lambda: ["127.0.0.1", "10.0.0.5", "169.254.3.4", "192.168.1.20"])
+    monkeypatch.setattr(tls, "_interface_ipv6", lambda: ["::1", "fe80::1", "fd12:3456::9"])
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(None, None, None, "", ("172.16.0.9", 0)),
+                                                                (None, None, None, "", ("10.0.0.5", 0))])
+    assert tls.lan_addresses() == ["192.168.1.20", "10.0.0.5", "172.16.0.9", "2001:db8:5::7", "fd12:3456::9"]
