@@ -2,7 +2,7 @@
 
 Every organ is a predicate on points of the MIRD frame (cm; origin at the centre of the
 trunk's base, +x patient's left, +y posterior, +z up), written from the quadric
-definitions collected in ``shared/research/mird-phantom.md`` (ORNL adult parameter set,
+definitions listed in docs/data-sources.md (ORNL adult parameter set,
 ORDOSE-1996 values as quoted by Fulea's two public code bases, re-checked by Monte Carlo).
 The MIRD frame maps to RAS mm as R = -10 x, A = -10 y, S = 10 z.
 
