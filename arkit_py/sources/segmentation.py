@@ -122,3 +122,18 @@ def relabel(seg: Segmentation, table) -> Segmentation:
             name, color = table[label]
             segments[label] = Segment(label, lookup(name, color), segment.layer)
     return Segmentation(layers=seg.layers, affine=seg.affine, segments=segments, body_label=seg.body_label)
+
+
+def place_mask(layers: list[np.ndarray], index: np.ndarray, label: int) -> int:
+    """Put a whole mask (flat C-order voxel indices) into the first layer where it overlaps
+    nothing, or a new layer when it overlaps every one, so labels stay unique across layers
+    and every label lives in one layer (as in a layered 3D Slicer segmentation). Returns
+    the layer's number."""
+    for layer_no, layer in enumerate(layers):
+        flat = layer.reshape(-1)  # a view: layers are C-contiguous
+        if not flat[index].any():
+            flat[index] = label
+            return layer_no
+    layers.append(np.zeros(layers[0].shape, dtype=layers[0].dtype))
+    layers[-1].reshape(-1)[index] = label
+    return len(layers) - 1

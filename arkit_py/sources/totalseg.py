@@ -29,7 +29,7 @@ from ..errors import InputError
 from .labeltables import LabelTable, read_label_table, totalsegmentator_classes
 from .memory import check_fits
 from .nifti import assemble, label_array, nifti_affine, nifti_data, open_nifti, read_nifti
-from .segmentation import Segmentation
+from .segmentation import Segmentation, place_mask
 
 log = logging.getLogger(__name__)
 
@@ -111,17 +111,7 @@ def read_mask_folder(folder: str | os.PathLike, *, labels: LabelTable | None = N
         if index.size == 0:
             log.debug("%s: empty mask", file)
             continue
-        # The whole mask goes into the first layer where it overlaps nothing, so every label
-        # lives in one layer (as in a layered 3D Slicer segmentation).
-        for layer_no, layer in enumerate(layers):  # noqa: B007 (layer_no is read after the loop)
-            flat = layer.reshape(-1)  # a view: layers are C-contiguous
-            if not flat[index].any():
-                break
-        else:
-            layers.append(np.zeros(shape, dtype=dtype))
-            layer_no, flat = len(layers) - 1, layers[-1].reshape(-1)
-        flat[index] = label
-        present[label] = layer_no
+        present[label] = place_mask(layers, index, label)
     if len(layers) > 1:
         log.info("%s: overlapping masks kept in %d layers", folder, len(layers))
     return assemble(folder, layers, affine, names=names, labels=labels, present=present)

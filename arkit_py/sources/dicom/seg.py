@@ -33,7 +33,7 @@ import numpy as np
 
 from ...errors import InputError
 from ..memory import check_fits
-from ..segmentation import Segment, Segmentation, held_warnings, warn
+from ..segmentation import Segment, Segmentation, held_warnings, place_mask, warn
 from .names import structure_for
 
 log = logging.getLogger("arkit")
@@ -119,15 +119,7 @@ def place_layers(shape: tuple[int, int, int], masks: list[tuple[int, np.ndarray]
             continue
         if index.size == 0:
             continue
-        for layer_no, layer in enumerate(layers):  # noqa: B007 (layer_no is read after the loop)
-            flat = layer.reshape(-1)
-            if not flat[index].any():
-                break
-        else:
-            layers.append(np.zeros(shape, dtype=dtype))
-            layer_no, flat = len(layers) - 1, layers[-1].reshape(-1)
-        flat[index] = label
-        present[label] = layer_no
+        present[label] = place_mask(layers, index, label)
     if body_index is not None and body_index.size:
         flat = layers[0].reshape(-1)
         free = body_index[flat[body_index] == 0]
