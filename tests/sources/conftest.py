@@ -1,4 +1,4 @@
-"""Fixtures for the reader tests (the generated volumes live in test_readers.py)."""
+"""Fixtures for the reader tests (the generated volumes live in volumes.py)."""
 
 import pytest
 

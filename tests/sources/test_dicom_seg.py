@@ -22,7 +22,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from arkit_py.errors import InputError
 from arkit_py.sources.dicom import names
 from arkit_py.sources.dicom.seg import cielab_to_srgb, read_dicom_seg
-from tests.sources.test_readers import rotation
+from tests.sources.volumes import rotation
 
 DATA = __import__("pathlib").Path(__file__).parent.parent / "data" / "dicom_seg"
 LIVER = DATA / "liver_seg.dcm"

@@ -24,7 +24,7 @@ from pydicom.uid import ExplicitVRLittleEndian, RTStructureSetStorage, generate_
 
 from arkit_py.errors import InputError
 from arkit_py.sources.dicom.rtstruct import polygon_mask, read_rtstruct
-from tests.sources.test_readers import rotation
+from tests.sources.volumes import rotation
 
 FLIP = np.diag([-1.0, -1.0, 1.0])  # LPS <-> RAS
 
