@@ -1,6 +1,6 @@
 """arkit: anatomy and nuclear-medicine teaching with AR holograms.
 
-Data flow (imports follow the arrows; see DESIGN.md)::
+Data flow (imports follow the arrows; see docs/architecture.md)::
 
     sources/ -> geometry/ -> scene/ -> lesson/ -> server/ -> web_ar/
 """

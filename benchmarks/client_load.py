@@ -1,6 +1,6 @@
 """Benchmark: the student client's load time and frame time, beside <model-viewer>.
 
-Headless Debian chromium (Playwright through ``executable_path``, the flags of DESIGN.md),
+Headless Debian chromium (Playwright through ``executable_path``, the flags of tests/helpers.py),
 4x CPU throttling (CDP ``Emulation.setCPUThrottlingRate``), a 20 Mbit/s network profile
 (CDP ``Network.emulateNetworkConditions``: 20 Mbit/s down, 10 Mbit/s up, 20 ms latency) and
 the cache disabled, a fresh browser context per run:

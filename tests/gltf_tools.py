@@ -1,4 +1,4 @@
-"""Check GLBs the way DESIGN.md asks: the Khronos glTF-Validator and a load in three.js
+"""Check GLBs as docs/testing.md describes: the Khronos glTF-Validator and a load in three.js
 GLTFLoader, both run by Node (``web_ar/tools/validate.mjs``, ``web_ar/tools/inspect.mjs``).
 
 Pass one path for one result, or a list of paths for a list of results from a single Node
@@ -27,7 +27,7 @@ TOOLS = WEB_AR / "tools"
 
 PathLike = str | os.PathLike
 
-# DESIGN.md: compressed GLBs may carry issues that are not errors, e.g. the validator's
+# docs/testing.md: compressed GLBs may carry issues that are not errors, e.g. the validator's
 # UNSUPPORTED_EXTENSION info for EXT_meshopt_compression (whose data it does not check).
 
 
@@ -115,7 +115,7 @@ def _describe(report: dict, severities: set[int]) -> str:
 
 
 def assert_valid(report: dict, compressed: bool) -> None:
-    """DESIGN.md's policy: an uncompressed GLB has 0 errors and 0 warnings; a compressed
+    """The policy (docs/testing.md): an uncompressed GLB has 0 errors and 0 warnings; a compressed
     one (EXT_meshopt_compression, whose data the validator cannot check) has 0 errors.
     Fails with the offending messages listed."""
     errors, warnings = issue_counts(report)

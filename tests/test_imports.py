@@ -1,4 +1,4 @@
-"""The import direction of DESIGN.md: sources -> geometry -> scene -> lesson -> server;
+"""The import direction (docs/architecture.md): sources -> geometry -> scene -> lesson -> server;
 nothing imports server but the CLI; the pipeline never imports Flask."""
 
 from __future__ import annotations
