@@ -24,7 +24,7 @@ red-marrow models, the dynamic bladder (volume changing with filling), effective
 Published coefficients in the tracer file are printed beside ours with their status, never
 used to judge them.
 
-Reference masses (``data/reference_masses.csv``, research/nucmed.md section 2) are ICRP 89
+Reference masses (``data/reference_masses.csv``, docs/data-sources.md#reference-masses) are ICRP 89
 as quoted by [A] the JNM table "Reference Masses for Organs of Adults", [B] Turner, *Atoms,
 Radiation and Radiation Protection*, Table 16.1, [C] PyTheranostics'
 ``human_phantom_masses.csv``.
@@ -78,8 +78,9 @@ MU_EN_SOURCE = {
 }
 
 # The urinary bladder contents when no segmentation gives them: the cavity of the MIRD
-# phantom's bladder, an ellipsoid of semi-axes 4.706, 3.206, 3.206 cm (research/nucmed.md 1.4,
-# G4MIRDUrinaryBladder.cc): 202.6 mL; derived. ICRP 89's contents mass is not in nucmed.md.
+# phantom's bladder, an ellipsoid of semi-axes 4.706, 3.206, 3.206 cm (docs/data-sources.md#mird-phantom,
+# as in Geant4's G4MIRDUrinaryBladder.cc): 202.6 mL; derived. No ICRP 89 reference mass of the
+# bladder contents was found (docs/data-sources.md#reference-masses).
 BLADDER_CONTENTS_ML = 4.0 / 3.0 * math.pi * 4.706 * 3.206 * 3.206
 
 # published units we can set beside mGy/MBq (equivalent dose: w_R = 1 for photons and electrons)
@@ -238,7 +239,7 @@ def _reference_mass(region: Region, table: dict[str, ReferenceMass], sex: str) -
         density = lookup("urinary_bladder_contents").density_g_ml
         return RegionMass(BLADDER_CONTENTS_ML * density,
                           f"MIRD phantom bladder cavity {BLADDER_CONTENTS_ML:.1f} mL x {density:g} g/mL "
-                          "(no reference contents mass in research/nucmed.md)", "derived", density)
+                          "(no reference contents mass found; docs/data-sources.md#reference-masses)", "derived", density)
     names = ", ".join(region.structures if _wall_of(region.id) else region.structures + region.fallback)
     return RegionMass(None, "", "", reason=f"no reference mass for {names or region.id} in data/reference_masses.csv")
 
@@ -428,7 +429,7 @@ def report(model: TracerModel | None, tiac_h: dict[str, float], *, activity_bq: 
         mass_basis = "segmentation volumes x densities"
     else:
         masses = masses_from_reference(model, sex)
-        mass_basis = f"ICRP 89 reference adult {sex} (research/nucmed.md section 2)"
+        mass_basis = f"ICRP 89 reference adult {sex} (docs/data-sources.md#reference-masses)"
     rows = absorbed_doses(model, tiac_h, masses, activity_bq=activity_bq, sex=sex)
     if activity_bq is None and model.activity is not None:
         activity_bq = model.activity.value
