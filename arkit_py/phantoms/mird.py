@@ -6,17 +6,17 @@ definitions listed in docs/data-sources.md (ORNL adult parameter set,
 ORDOSE-1996 values as quoted by Fulea's two public code bases, re-checked by Monte Carlo).
 The MIRD frame maps to RAS mm as R = -10 x, A = -10 y, S = 10 z.
 
-Choices where the sources leave things open (see README, "The built-in phantom"):
+Choices where the sources leave things open (docs/pipeline.md#the-built-in-phantom):
 
-* Head: the MIRD-5 head without a neck (the option the research note calls fully
-  consistent): elliptic cylinder (7, 10) for 70 <= z <= 85.5 plus a half-ellipsoid cap of
+* Head: the MIRD-5 head without a neck (the option whose parts are
+  mutually consistent): elliptic cylinder (7, 10) for 70 <= z <= 85.5 plus a half-ellipsoid cap of
   height 8.5 (top at 94 cm), with the MIRD-5 brain (6, 9, 6.5) centred at z = 86.5 and
   the cranium as the shell between the ellipsoid (6.8, 9.8, 8.3) centred at z = 85.5 and
   the brain (Geant4 ``human_phantom`` encoding). The ORDOSE-1996 neck, as it can be read,
   leaves part of the thyroid and upper spine outside the body.
 * Facial skeleton: the ORNL elliptic half-ring (a1 7, b1 9, d 1.4) between z = 74 and
   84.73 cm (CT + z1 .. CT + z5), outside the cranium. The ORNL report's intermediate
-  planes are not public, so its volume (~180 cm3) is below the published 305 cm3.
+  planes are not public, so its volume (~256 cm3) is below the published 305 cm3.
 * Spine: the ORNL column (z 22 .. 80.54); where its top meets the cranium the cranium wins.
 * Hollow organs (stomach, colon, urinary bladder, gallbladder, heart) are solid by default;
   ``walls=1`` adds their contents as separate structures (heart contents: recalled, not
@@ -54,7 +54,8 @@ class Part:
     tested only inside ``bbox`` = ((x0, x1), (y0, y1), (z0, z1)).
 
     published_ml : the published (ORDOSE) volume where one exists for *this* definition,
-        with ``verified`` True when the research marked it verified.
+        with ``verified`` True when it was read in a primary or secondary source
+        (docs/data-sources.md#mird-phantom).
     """
 
     name: str
@@ -363,7 +364,7 @@ _HEAD_BOX = ((-7.0, 7.0), (-10.0, 10.0), (70.0, 94.0))
 _LEGS_BOX = ((-20.0, 20.0), (-10.0, 10.0), (-80.0, 0.0))
 
 # Body regions first, then skeleton, then organs; later parts overwrite earlier ones.
-# Organs do not overlap one another (pairwise Monte-Carlo check in the research note).
+# Organs do not overlap one another (a pairwise Monte-Carlo check in tests/phantoms).
 BODY_PARTS: tuple[Part, ...] = (
     Part("body", _LEGS_BOX, _legs, 20800, True),
     Part("body", _TRUNK_BOX, _trunk, 44000, True),
