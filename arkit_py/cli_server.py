@@ -1,4 +1,8 @@
-"""``arkit serve``, ``arkit demo`` and ``arkit sessions purge`` (a thin shell)."""
+"""``arkit serve``, ``arkit demo`` and ``arkit sessions purge`` (a thin shell).
+
+The data folder is ``--data``, else ``ARKIT_DATA_DIR``, else the user data folder
+(``server/datadir.py``); serve and demo print it when they start.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from pathlib import Path
 from .errors import InputError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+DATA_HELP = ("the data folder: SQLite file, lecturer key, local CA, uploads (default $ARKIT_DATA_DIR, else the user "
+             "data folder, e.g. ~/.local/share/arkit)")
 
 
 def _is_loopback(host: str) -> bool:
@@ -83,6 +89,18 @@ def _serve(app, args: argparse.Namespace, certfile, keyfile) -> None:
     socketio.run(app, host=args.host, port=args.port, log_output=False, **kwargs)
 
 
+def _data(args: argparse.Namespace, *, announce: bool = True) -> Path:
+    """The data folder (created), stored back in ``args.data`` as an absolute path."""
+    from .server.datadir import data_dir
+
+    data = data_dir(args.data)
+    data.mkdir(parents=True, exist_ok=True)
+    args.data = str(data)
+    if announce:
+        print(f"arkit: data: {data}", file=sys.stderr)
+    return data
+
+
 def _announce(app, base: str) -> None:
     key = app.config["LECTURER_KEY_VALUE"]
     if app.config.get("LECTURER_KEY_NEW"):
@@ -94,10 +112,9 @@ def _announce(app, base: str) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server import create_app
 
-    data = Path(args.data)
-    data.mkdir(parents=True, exist_ok=True)
+    data = _data(args)
     hosts = _hosts(args)
-    certfile, keyfile, scheme = _tls(args, data.resolve(), hosts)
+    certfile, keyfile, scheme = _tls(args, data, hosts)
     config = _config(args)
     host_for_url = "localhost" if _is_loopback(args.host) else (hosts[0] if hosts else args.host)
     base = args.public_url or f"{scheme}://{host_for_url}:{args.port}"
@@ -121,7 +138,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .lesson.bundle import build_lesson
     from .server import create_app
 
-    data = Path(args.data)
+    data = _data(args)
     dist = data / "lessons"
     dist.mkdir(parents=True, exist_ok=True)
     source = _repo_lessons()
@@ -133,7 +150,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"arkit: {result.bundle.name}: {'built' if result.built else 'up to date'}", file=sys.stderr)
     args.lessons = str(dist)
     hosts = _hosts(args)
-    certfile, keyfile, scheme = _tls(args, data.resolve(), hosts)
+    certfile, keyfile, scheme = _tls(args, data, hosts)
     host_for_url = "localhost" if _is_loopback(args.host) or not hosts else hosts[0]
     base = args.public_url or f"{scheme}://{host_for_url}:{args.port}"
     config = _config(args)
@@ -160,7 +177,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_purge(args: argparse.Namespace) -> int:
     from .server import create_app
 
-    app = create_app({"DATA_DIR": str(Path(args.data).resolve()), "DATABASE_URL": args.database,
+    app = create_app({"DATA_DIR": str(_data(args, announce=False)), "DATABASE_URL": args.database,
                       "ASYNC_MODE": "threading", "LECTURER_KEY": "purge-only"})
     n = app.extensions["arkit_classroom"].purge(args.older_than)
     print(f"arkit: purged {n} session{'s' if n != 1 else ''} with their participants and answers", file=sys.stderr)
@@ -173,7 +190,7 @@ def add_parser(sub) -> None:
                                                     "session on the fdg lesson")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--lessons", help="folder of .arlesson bundles to serve")
-        p.add_argument("--data", default="arkit-data", help="SQLite file, uploads, local CA, secret (default arkit-data/)")
+        p.add_argument("--data", help=DATA_HELP)
         p.add_argument("--host", default="0.0.0.0", help="address to listen on (default all; 127.0.0.1 for this "
                                                          "machine only)")
         p.add_argument("--port", type=int, default=8443 if name == "demo" else 8443)
@@ -192,7 +209,7 @@ def add_parser(sub) -> None:
     s = sub.add_parser("sessions", help="classroom sessions")
     ss = s.add_subparsers(dest="sessions_command", required=True)
     p = ss.add_parser("purge", help="delete sessions (with answers and nicknames) past the retention period")
-    p.add_argument("--data", default="arkit-data")
+    p.add_argument("--data", help=DATA_HELP)
     p.add_argument("--database")
     p.add_argument("--older-than", type=float, help="days (default: ARKIT_RETENTION_DAYS or 30)")
     p.set_defaults(func=cmd_purge)

@@ -5,7 +5,7 @@
     ArkitError                 anything the user can fix; the CLI prints one line, exit code 2
      +-- InputError            an unreadable or invalid volume, label table or curve file
      +-- LessonError           a lesson source or bundle that fails its schema or checks
-     +-- SessionError          an unknown, expired or ended classroom session
+     +-- SessionError          a request the classroom server refuses (code, message)
      +-- DependencyError       an optional dependency that is not installed
 
 Bad arguments to library functions stay ``ValueError`` / ``TypeError``: those are bugs in
@@ -54,7 +54,18 @@ class LessonError(ArkitError):
 
 
 class SessionError(ArkitError):
-    """A classroom session that cannot be joined or controlled."""
+    """A request the classroom server refuses: an unknown, expired or ended session, a
+    missing or wrong key, a malformed body, answer or action, a bad upload.
+
+    ``code`` is a stable, machine-readable identifier (``unknown_code``, ``bad_answer``...)
+    that clients switch on; ``message`` is one line for people. The server turns the code into
+    an HTTP status through one table (``arkit_py.server.errors.STATUS``); the live protocol
+    acks it as ``{ok: false, error: code, message}``.
+    """
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
 
 
 class DependencyError(ArkitError):

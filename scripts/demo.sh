@@ -4,6 +4,8 @@
 # print the lecturer, projection and join URLs and the join QR. No internet needed.
 #   scripts/demo.sh                 the classroom (arkit demo; options pass through)
 #   scripts/demo.sh --preview       just the FDG hologram in a local preview page
+# The classroom keeps its data (database, lecturer key, local CA, built lessons) in the user
+# data folder, not in the checkout: arkit demo prints where (--data DIR or ARKIT_DATA_DIR to choose).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

@@ -1,4 +1,4 @@
-"""Ed25519 signatures of lesson bundles (the ``cryptography`` package).
+"""Ed25519 signatures of lesson bundles (the ``cryptography`` package; docs/lesson-format.md).
 
 ``signature.json`` = ``{"key_id", "public_key", "signature"}``: the signature is over the
 exact bytes of ``manifest.json``, which lists every other file with its SHA-256, so it

@@ -3,7 +3,9 @@
 Blueprints: ``library`` (lessons and assets), ``sessions`` (the session API), ``pages``
 (join, projection, lecturer console, self-paced, trust page); live sync on Flask-SocketIO,
 namespace ``/session`` (``live.py``). Configuration: defaults, then ``test_config`` or
-``ARKIT_*`` environment variables (``from_prefixed_env``).
+``ARKIT_*`` environment variables (``from_prefixed_env``). The data folder (DATA_DIR: SQLite,
+lecturer key, local CA, uploads) defaults to ``ARKIT_DATA_DIR`` or the user data folder
+(``datadir.py``). The API and the live protocol: docs/api.md.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from pathlib import Path
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ..errors import LessonError
-from .classroom import ApiError, Classroom
+from ..errors import LessonError, SessionError
+from .classroom import Classroom
+from .datadir import default_data_dir
 from .db import Database
+from .errors import STATUS, body, status_of
 
 log = logging.getLogger("arkit.server")
 
@@ -46,7 +50,7 @@ def _lecturer_key(app: Flask) -> str:
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config.from_mapping(
-        DATA_DIR=os.path.join(os.getcwd(), "arkit-data"),
+        DATA_DIR=str(default_data_dir()),  # ARKIT_DATA_DIR, else the user data folder (datadir.py)
         LESSONS_DIR=None,
         DATABASE_URL=None,  # default: sqlite:///<DATA_DIR>/arkit.db
         REDIS_URL=None,
@@ -99,19 +103,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     library.import_folder(app)
     library.collect_garbage(app)
 
-    @app.errorhandler(ApiError)
-    def _api_error(error: ApiError):
-        return jsonify({"error": error.code, "message": error.message}), error.status
+    @app.errorhandler(SessionError)
+    def _session_error(error: SessionError):
+        return jsonify(body(error)), status_of(error.code)
 
     @app.errorhandler(LessonError)
     def _lesson_error(error: LessonError):
-        return jsonify({"error": "bad_lesson", "message": error.problem}), 422
+        return jsonify({"error": "bad_lesson", "message": error.problem}), STATUS["bad_lesson"]
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
         if not request.path.startswith("/api/"):
             return error
-        if error.code == 413:
+        if error.code == STATUS["too_large"]:
             return jsonify({"error": "too_large", "message": "the request is larger than the server accepts"}), 413
         name = (error.name or "error").lower().replace(" ", "_")
         response = jsonify({"error": name, "message": error.description or error.name})
@@ -126,7 +130,8 @@ def create_app(test_config: dict | None = None) -> Flask:
             return error
         log.exception("unexpected error on %s %s", request.method, request.path)
         if request.path.startswith("/api/"):
-            return jsonify({"error": "internal", "message": "the server failed on this request (see its log)"}), 500
+            return jsonify({"error": "internal", "message": "the server failed on this request (see its log)"}), \
+                STATUS["internal"]
         return InternalServerError()
 
     @app.after_request

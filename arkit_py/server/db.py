@@ -57,7 +57,7 @@ class LessonRow(Base):
 
 class LessonVersion(Base):
     """One exact lesson.json, by its SHA-256: what a session was started with stays here
-    while the library's lesson is replaced or deleted (DESIGN: a session keeps its bundle)."""
+    while the library's lesson is replaced or deleted (docs/api.md: a session keeps its lesson)."""
 
     __tablename__ = "arkit_lesson_versions"
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from flask import Flask, request
 
-from .classroom import ApiError, Classroom
+from ..errors import SessionError
+from .classroom import Classroom
 
 
 def classroom(app: Flask | None = None) -> Classroom:
@@ -34,18 +35,18 @@ def json_body() -> dict:
 
     limit = int(current_app.config["MAX_JSON_BYTES"])
     if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "too_large", f"a JSON body is at most {limit:,} bytes")
+        raise SessionError("too_large", f"a JSON body is at most {limit:,} bytes")
     if not request.is_json:
-        raise ApiError(400, "bad_json", "the body must be a JSON object (Content-Type: application/json)")
+        raise SessionError("bad_json", "the body must be a JSON object (Content-Type: application/json)")
     raw = request.stream.read(limit + 1)
     if len(raw) > limit:
-        raise ApiError(413, "too_large", f"a JSON body is at most {limit:,} bytes")
+        raise SessionError("too_large", f"a JSON body is at most {limit:,} bytes")
     try:
         data = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):
         data = None
     if not isinstance(data, dict):
-        raise ApiError(400, "bad_json", "the body must be a JSON object")
+        raise SessionError("bad_json", "the body must be a JSON object")
     return data
 
 
@@ -67,9 +68,9 @@ def require_lecturer() -> None:
 
     token = bearer()
     if not token:
-        raise ApiError(401, "unauthorised", "the lecturer key is needed (Authorization: Bearer <key>)")
+        raise SessionError("unauthorised", "the lecturer key is needed (Authorization: Bearer <key>)")
     if not hmac.compare_digest(token.encode(), current_app.config["LECTURER_KEY_VALUE"].encode()):
-        raise ApiError(403, "forbidden", "wrong lecturer key")
+        raise SessionError("forbidden", "wrong lecturer key")
 
 
 __all__ = ["bearer", "classroom", "json_body", "public_base", "require_lecturer"]

@@ -1,7 +1,7 @@
 """The lesson library: ``GET/POST /api/lessons``, ``DELETE /api/lessons/<id>``, and the
 assets at ``/assets/<sha256>.<ext>`` (immutable, ETag, HTTP Range, the right types).
 
-Bundles are checked by ``arkit_py.lesson.bundle.read_bundle`` (paths, manifest, hashes,
+Bundles are checked by ``arkit_py.lesson.reading.read_bundle`` (paths, manifest, hashes,
 sizes counted while streaming, schema version) before anything is stored; their assets go to
 ``<data>/assets`` under their content hash.
 """
@@ -21,12 +21,13 @@ from pathlib import Path
 from flask import Blueprint, Flask, current_app, jsonify, request, send_file
 from sqlalchemy import select
 
-from ..errors import ArkitError, LessonError
-from ..lesson.bundle import MEDIA_TYPES, read_bundle
+from ..errors import ArkitError, LessonError, SessionError
 from ..lesson.lessonjson import asset_paths
-from .classroom import ApiError, strip_answers
+from ..lesson.reading import read_bundle
+from ..lesson.zipformat import MEDIA_TYPES
 from .db import LessonRow, LessonVersion, SessionRow, utcnow
 from .http import require_lecturer
+from .quiz import strip_answers
 
 bp = Blueprint("library", __name__)
 log = logging.getLogger("arkit.server")
@@ -208,7 +209,7 @@ def get_lesson(lesson_id: str):
     """The lesson for students (self-paced): no quiz answers."""
     row = current_app.extensions["arkit_classroom"].lesson_row(lesson_id)
     if row is None:
-        raise ApiError(404, "unknown_lesson", f"no lesson {lesson_id!r}")
+        raise SessionError("unknown_lesson", f"no lesson {lesson_id!r}")
     return jsonify(render_narration(strip_answers(row.lesson)))
 
 
@@ -223,17 +224,17 @@ def upload_lesson():
             if request.mimetype == "multipart/form-data":
                 upload = request.files.get("bundle")
                 if upload is None:
-                    raise ApiError(422, "bad_bundle", "send the bundle as the form field 'bundle' or as the raw body")
+                    raise SessionError("bad_bundle", "send the bundle as the form field 'bundle' or as the raw body")
                 upload.save(f)
             else:  # the raw body, whatever the type (curl --data-binary sends form-urlencoded)
                 shutil.copyfileobj(request.stream, f, 1 << 20)
             f.flush()
             if f.tell() == 0:
-                raise ApiError(422, "bad_bundle", "the request carries no bundle")
+                raise SessionError("bad_bundle", "the request carries no bundle")
             try:
                 row = store_bundle(current_app, tmp, "upload", keep_in=folder)
             except LessonError as error:
-                raise ApiError(422, "bad_bundle", error.problem) from None
+                raise SessionError("bad_bundle", error.problem) from None
     finally:
         tmp.unlink(missing_ok=True)
     collect_garbage(current_app)  # the assets of a replaced version, unless a live session uses them
@@ -247,11 +248,11 @@ def delete_lesson(lesson_id: str):
     require_lecturer()
     db = current_app.extensions["arkit_db"]
     if current_app.extensions["arkit_classroom"].lesson_row(lesson_id) is None:
-        raise ApiError(404, "unknown_lesson", f"no lesson {lesson_id[:64]!r}")
+        raise SessionError("unknown_lesson", f"no lesson {lesson_id[:64]!r}")
     with db.session() as s:
         row = s.get(LessonRow, lesson_id)
         if row is None:
-            raise ApiError(404, "unknown_lesson", f"no lesson {lesson_id!r}")
+            raise SessionError("unknown_lesson", f"no lesson {lesson_id!r}")
         s.delete(row)
         s.commit()
     bundle = Path(current_app.config["DATA_DIR"]) / "bundles" / f"{lesson_id}.arlesson"
@@ -264,10 +265,10 @@ def delete_lesson(lesson_id: str):
 def asset(name: str):
     stem, _, ext = name.partition(".")
     if len(stem) != 64 or any(c not in "0123456789abcdef" for c in stem) or ext not in MEDIA_TYPES:
-        raise ApiError(404, "not_found", "no such asset")
+        raise SessionError("not_found", "no such asset")
     path = Path(current_app.config["DATA_DIR"]) / "assets" / name
     if not path.is_file():
-        raise ApiError(404, "not_found", "no such asset")
+        raise SessionError("not_found", "no such asset")
     response = send_file(path, mimetype=MEDIA_TYPES[ext], conditional=True, etag=stem, max_age=31536000)
     response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     response.headers["Accept-Ranges"] = "bytes"

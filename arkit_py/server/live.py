@@ -32,8 +32,10 @@ import time
 from flask import Flask, current_app, request
 from flask_socketio import SocketIO, disconnect, emit, join_room, leave_room
 
-from .classroom import PARTICIPANT_ID, ApiError
+from ..errors import SessionError
+from .classroom import PARTICIPANT_ID
 from .db import utcnow
+from .errors import ack
 
 log = logging.getLogger("arkit.server")
 
@@ -181,7 +183,7 @@ def _counts(app: Flask, socketio: SocketIO, code: str) -> None:
         room = app.extensions["arkit_classroom"]
         try:
             state = room.public_state(room.get(code))
-        except ApiError:
+        except SessionError:
             return
         if state["quiz"]:
             socketio.emit("counts", {"rev": state["rev"], "quiz": state["quiz"]["id"], "counts": state["quiz"]["counts"],
@@ -192,12 +194,12 @@ def _counts(app: Flask, socketio: SocketIO, code: str) -> None:
 
 
 def _optional_str(data: dict, key: str, limit: int = MAX_TEXT) -> str | None:
-    """``data[key]`` when it is a string of at most ``limit`` characters or absent; else ApiError."""
+    """``data[key]`` when it is a string of at most ``limit`` characters or absent; else SessionError."""
     value = data.get(key)
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > limit:
-        raise ApiError(422, "bad_request", f"{key} must be a string of at most {limit} characters")
+        raise SessionError("bad_request", f"{key} must be a string of at most {limit} characters")
     return value
 
 
@@ -234,7 +236,7 @@ def _register(socketio: SocketIO, app: Flask) -> None:
             refusals.pop(sid, None)
             try:
                 return handler(*args[:1])
-            except ApiError as error:
+            except SessionError as error:
                 return fail(error.code, error.message)
             except Exception:  # noqa: BLE001 (one bad event must not go unanswered)
                 log.exception("socket event failed")
@@ -282,9 +284,9 @@ def _register(socketio: SocketIO, app: Flask) -> None:
         if row.ended:
             # the lecturer and projection may still look at an ended session
             if role == "student":
-                raise ApiError(409, "ended", "this session has ended")
+                raise SessionError("ended", "this session has ended")
         elif row.expires_at < utcnow():
-            raise ApiError(410, "expired", "this session has expired")
+            raise SessionError("expired", "this session has expired")
         participant_id = None
         if role == "student":
             known = bool(wanted_id and PARTICIPANT_ID.match(wanted_id) and room.is_participant(row, wanted_id))
@@ -322,11 +324,11 @@ def _register(socketio: SocketIO, app: Flask) -> None:
         if not bucket.take():
             return {"ok": False, "error": "rate_limited", "message": "too many answers; wait a moment"}
         try:
-            ack = room.answer(who[0], who[2], data["quiz"], data.get("value"))
-        except ApiError as error:
-            return {"ok": False, "error": error.code, "message": error.message}
+            answered = room.answer(who[0], who[2], data["quiz"], data.get("value"))
+        except SessionError as error:
+            return ack(error)
         _counts(app, socketio, who[0])
-        return ack
+        return answered
 
     @socketio.on("pointer", namespace=NAMESPACE)
     @guarded

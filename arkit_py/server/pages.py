@@ -11,7 +11,8 @@ from pathlib import Path
 
 from flask import Blueprint, abort, current_app, render_template, send_from_directory
 
-from .classroom import ApiError, normalise_code
+from ..errors import SessionError
+from .classroom import normalise_code
 
 bp = Blueprint("pages", __name__, template_folder="templates")
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -22,7 +23,7 @@ def _session_or_error(code: str):
     try:
         row = room.get(code)
         return row, room.session_lesson(row)["title"], None
-    except ApiError as error:
+    except SessionError as error:
         return None, None, error
 
 
@@ -37,7 +38,7 @@ def join(code: str):
     if error is None:
         try:
             current_app.extensions["arkit_classroom"].check_joinable(row)
-        except ApiError as e:
+        except SessionError as e:
             error = e
     if error is not None:
         status = {"unknown_code": 404, "ended": 410, "expired": 410}.get(error.code, 400)

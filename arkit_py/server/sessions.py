@@ -1,4 +1,4 @@
-"""The session API: create, read, control, results (DESIGN.md; OpenAPI in openapi.yaml)."""
+"""The session API: create, read, control, results (docs/api.md; OpenAPI in openapi.yaml)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import re
 
 from flask import Blueprint, Response, jsonify, request
 
-from .classroom import ApiError, strip_answers
+from ..errors import SessionError
+from . import results as export
 from .http import bearer, classroom, json_body, public_base, require_lecturer
+from .quiz import strip_answers
 
 bp = Blueprint("sessions", __name__)
 LESSON_ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")  # a lesson's id is a slug (lesson.schema.json), at most 64
@@ -27,8 +29,8 @@ def create_session():
     lesson_id = body.get("lesson")
     # only a slug reaches the database ("\ud800" made SQLite fail, a NUL PostgreSQL: a 500 each)
     if not isinstance(lesson_id, str) or len(lesson_id) > 64 or not LESSON_ID.fullmatch(lesson_id):
-        raise ApiError(422, "bad_lesson", "give {\"lesson\": \"<id>\"}, a lesson id (lower-case letters, digits, "
-                                          "single hyphens)")
+        raise SessionError("bad_lesson", "give {\"lesson\": \"<id>\"}, a lesson id (lower-case letters, digits, "
+                                           "single hyphens)")
     row, token = classroom().create(lesson_id)
     out = {"code": row.code, **_urls(row.code), "control_token": token,
            "expires_at": row.expires_at.isoformat() + "Z"}
@@ -85,11 +87,11 @@ def results(code: str):
     if fmt == "json":
         return jsonify(data)
     if fmt == "csv":
-        return Response(room.results_csv(data), mimetype="text/csv",
+        return Response(export.to_csv(data), mimetype="text/csv",
                         headers={"Content-Disposition": f"attachment; filename=arkit-{data['code']}.csv"})
     if fmt == "xapi":
-        return jsonify(room.results_xapi(data, public_base() + "/"))
-    raise ApiError(422, "bad_format", "format must be json, csv or xapi")
+        return jsonify(export.to_xapi(data, public_base() + "/"))
+    raise SessionError("bad_format", "format must be json, csv or xapi")
 
 
 @bp.get("/api/sessions/<code>/qr.svg")

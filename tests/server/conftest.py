@@ -31,6 +31,15 @@ steps:
 KEY = "lecturer-key-for-tests-0123456789"
 
 
+@pytest.fixture(autouse=True)
+def _no_real_data_folder(tmp_path_factory, monkeypatch):
+    """Nothing here (nor a server process it starts) writes into the real user data folder:
+    the default data folder (ARKIT_DATA_DIR, the XDG data home) is a temporary one."""
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("ARKIT_DATA_DIR", str(base / "default-data"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(base / "xdg-data"))
+
+
 @pytest.fixture(scope="session")
 def class_bundle(tmp_path_factory):
     return build_test_lesson(tmp_path_factory.mktemp("class"), "class-demo", LESSON)

@@ -31,6 +31,8 @@ def test_demo_serves_a_session_on_fdg(tmp_path, lesson_cache):
             time.sleep(0.5)
             text = out.read_text(errors="replace")
         code = re.search(r"/j/([A-Z0-9]{6})", text).group(1)
+        said = [line for line in text.splitlines() if line.startswith("arkit: ")]
+        assert said[0] == f"arkit: data: {(tmp_path / 'data').resolve()}"  # where, before anything else
         assert re.search(rf"lecturer:\s+http://localhost:{port}/l/{code}#\S+", text)
         for _ in range(60):
             try:

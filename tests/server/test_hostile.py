@@ -251,10 +251,11 @@ def test_numeric_answers_are_parsed_not_evaluated(app, lecturer, value, problem)
 
 
 def test_a_unitless_quiz_says_so():
-    from arkit_py.server.classroom import ApiError, validate_answer
+    from arkit_py.errors import SessionError
+    from arkit_py.server.quiz import validate_answer
 
     quiz = {"kind": "numeric", "answer_kind": "dimensionless"}
-    with pytest.raises(ApiError, match=r"the answer is a plain number \(no unit\)"):
+    with pytest.raises(SessionError, match=r"the answer is a plain number \(no unit\)"):
         validate_answer(quiz, "12 MBq", set())
     assert validate_answer(quiz, "12 %", set()) == "12 %"
 

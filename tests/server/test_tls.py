@@ -25,6 +25,7 @@ from cryptography.x509.verification import (
 
 from arkit_py.errors import InputError
 from arkit_py.server import tls
+from arkit_py.server.tls import addresses, authority
 
 HOSTS = ["192.168.1.20", "10.0.0.5", "arkit-lab.local", "[fd00::5]", "0.0.0.0"]
 
@@ -79,10 +80,10 @@ def test_broken_ca_is_not_overwritten(tmp_path):
 
 
 def test_expired_ca_is_replaced(tmp_path, monkeypatch):
-    real_now = tls._now
-    monkeypatch.setattr(tls, "_now", lambda: real_now() - dt.timedelta(days=tls.CA_DAYS))
+    real_now = authority._now
+    monkeypatch.setattr(authority, "_now", lambda: real_now() - dt.timedelta(days=authority.CA_DAYS))
     old = tls.ensure_ca(tmp_path)
-    monkeypatch.setattr(tls, "_now", real_now)
+    monkeypatch.setattr(authority, "_now", real_now)
     new = tls.ensure_ca(tmp_path)
     assert new.fingerprint != old.fingerprint
 
@@ -133,12 +134,12 @@ def test_leaf_is_reused_or_reissued(tmp_path, monkeypatch):
     assert ipaddress.ip_address("192.168.1.21") in san.get_values_for_type(x509.IPAddress)
     assert ipaddress.ip_address("192.168.1.20") not in san.get_values_for_type(x509.IPAddress)
     # a leaf within 30 days of expiry re-issues
-    real_now = tls._now
-    monkeypatch.setattr(tls, "_now", lambda: real_now() - dt.timedelta(days=380))
+    real_now = authority._now
+    monkeypatch.setattr(authority, "_now", lambda: real_now() - dt.timedelta(days=380))
     (tmp_path / "tls" / "server.pem").unlink()
     tls.ensure_leaf(tmp_path, ["192.168.1.21"])
     old = load(cert_path)
-    monkeypatch.setattr(tls, "_now", real_now)
+    monkeypatch.setattr(authority, "_now", real_now)
     tls.ensure_leaf(tmp_path, ["192.168.1.21"])
     assert load(cert_path).not_valid_after_utc > old.not_valid_after_utc + dt.timedelta(days=300)
 
@@ -291,9 +292,9 @@ def test_lan_addresses_keep_the_usable_ones_in_order(monkeypatch):
     route's source first, no duplicates, no loopback or link-local."""
     routes = {(socket.AF_INET, "10.255.255.255"): "192.168.1.20", (socket.AF_INET, "192.168.255.255"): "192.168.1.20",
               (socket.AF_INET6, "2001:db8::1"): "2001:db8:5::7"}
-    monkeypatch.setattr(tls, "_route_source", lambda family, target: routes.get((family, target)))
-    monkeypatch.setattr(tls, "_interface_ipv4", lambda: ["127.0.0.1", "10.0.0.5", "169.254.3.4", "192.168.1.20"])
-    monkeypatch.setattr(tls, "_interface_ipv6", lambda: ["::1", "fe80::1", "fd12:3456::9"])
+    monkeypatch.setattr(addresses, "_route_source", lambda family, target: routes.get((family, target)))
+    monkeypatch.setattr(addresses, "_interface_ipv4", lambda: ["127.0.0.1", "10.0.0.5", "169.254.3.4", "192.168.1.20"])
+    monkeypatch.setattr(addresses, "_interface_ipv6", lambda: ["::1", "fe80::1", "fd12:3456::9"])
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(None, None, None, "", ("172.16.0.9", 0)),
                                                                 (None, None, None, "", ("10.0.0.5", 0))])
     assert tls.lan_addresses() == ["192.168.1.20", "10.0.0.5", "172.16.0.9", "2001:db8:5::7", "fd12:3456::9"]

@@ -1,11 +1,8 @@
-"""The local certificate authority of ``arkit serve --tls auto``.
+"""The local certificate authority and the server certificate it issues.
 
-WebXR exists only in secure contexts (https, or http on localhost), so a classroom server on a
-LAN address needs a certificate the students' devices trust. ``ensure_ca`` keeps one small
-certificate authority in ``<data>/tls/`` (created once, ten years); ``ensure_leaf`` issues the
-server certificate for this machine's addresses from it (re-issued when the addresses change or
-it is about to expire); the trust page (``trust_page_info``, ``DEVICE_STEPS``) lets each device
-download and install the CA once. A real certificate (``--tls CERT,KEY``) needs none of this.
+``ensure_ca`` keeps one small certificate authority in ``<data>/tls/`` (created once, ten
+years); ``ensure_leaf`` issues the server certificate for this machine's addresses from it
+(re-issued when the addresses change or it is about to expire); ``ssl_context`` serves it.
 
 Files in ``<data>/tls/``::
 
@@ -38,17 +35,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..errors import InputError
+from ...errors import InputError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("arkit_py.server.tls")
 
 CA_DAYS = 3650
 LEAF_DAYS = 397  # the CA/Browser Forum limit; Chrome refuses longer leaves from public CAs
 RENEW_DAYS = 30  # a leaf this close to expiry is re-issued
 BACKDATE = dt.timedelta(hours=1)  # tolerate device clocks that run a little behind
 ALWAYS = ("localhost", "127.0.0.1")
-
-__all__ = ["CA", "DEVICE_STEPS", "ensure_ca", "ensure_leaf", "lan_addresses", "ssl_context", "trust_page_info"]
 
 
 @dataclass(frozen=True)
@@ -70,101 +65,11 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-# --- addresses -----------------------------------------------------------------------------
-
-def _usable(text: str) -> str | None:
-    """``text`` as a canonical address string if a student device could reach it, else None."""
-    try:
-        ip = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return None
-    if ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast or ip.is_reserved:
-        return None
-    if ip.version == 6 and (ip.ipv4_mapped is not None or ip.sixtofour is not None or ip.teredo is not None):
-        return None
-    return str(ip)
-
-
-def _route_source(family: int, probe: str) -> str | None:
-    """The source address the kernel would use towards ``probe`` (a UDP "connect" sends nothing)."""
-    try:
-        with socket.socket(family, socket.SOCK_DGRAM) as s:
-            s.connect((probe, 9))
-            return s.getsockname()[0]
-    except OSError:
-        return None
-
-
-_VIRTUAL = ("docker", "br-", "veth", "virbr", "vmnet", "vboxnet", "podman", "cni", "flannel", "lxc", "tun", "tap")
-
-
-def _interface_ipv4() -> list[str]:
-    """IPv4 addresses of the non-virtual interfaces (Linux ioctl; empty elsewhere)."""
-    try:
-        import fcntl
-        import struct
-    except ImportError:
-        return []
-    found = []
-    try:
-        names = [name for _, name in socket.if_nameindex()]
-    except OSError:
-        return []
-    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        for name in names:
-            if name.startswith(_VIRTUAL):
-                continue
-            try:
-                packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))  # SIOCGIFADDR
-            except OSError:
-                continue
-            found.append(socket.inet_ntoa(packed[20:24]))
-    return found
-
-
-def _interface_ipv6() -> list[str]:
-    """IPv6 addresses of the non-virtual interfaces from /proc (Linux; empty elsewhere)."""
-    found = []
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/net/if_inet6").read_text().splitlines():
-            parts = line.split()
-            if len(parts) >= 6 and not parts[5].startswith(_VIRTUAL):
-                found.append(str(ipaddress.IPv6Address(bytes.fromhex(parts[0]))))
-    return found
-
-
-def lan_addresses() -> list[str]:
-    """This machine's addresses that other devices on the network could use to reach it.
-
-    Non-loopback, non-link-local IPv4 addresses, then global and unique-local IPv6 ones
-    (link-local IPv6 needs a zone id, which browsers do not accept in URLs). IPv4 before
-    IPv6; within each, the default route's source address first, then the order found
-    (interfaces, the host name's addresses); no duplicates. Needs no network access and never raises:
-    on any failure the list is just shorter (possibly empty).
-    """
-    candidates: list[str | None] = [
-        _route_source(socket.AF_INET, "10.255.255.255"),
-        _route_source(socket.AF_INET, "192.168.255.255"),
-    ]
-    candidates += _interface_ipv4()
-    candidates.append(_route_source(socket.AF_INET6, "2001:db8::1"))
-    candidates += _interface_ipv6()
-    with contextlib.suppress(Exception):
-        for *_, sockaddr in socket.getaddrinfo(socket.gethostname(), None, type=socket.SOCK_STREAM):
-            candidates.append(sockaddr[0])
-    out: list[str] = []
-    for text in candidates:
-        ip = _usable(text) if isinstance(text, str) else None
-        if ip and ip not in out:
-            out.append(ip)
-    return sorted(out, key=lambda a: ":" in a)  # IPv4 first; stable within each family
-
-
 # --- files ---------------------------------------------------------------------------------
 
 def _write_atomic(path: Path, data: bytes, mode: int) -> None:
     """Keys and certificates: written atomically and durably (``fileio.write_atomic``)."""
-    from ..fileio import write_atomic
+    from ...fileio import write_atomic
 
     write_atomic(path, data, mode=mode, fsync=True)
 
@@ -192,10 +97,6 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-def _fingerprint(cert: x509.Certificate, algorithm: hashes.HashAlgorithm | None = None) -> str:
-    return cert.fingerprint(algorithm or hashes.SHA256()).hex(":").upper()
-
-
 def _load_pair(cert_path: Path, key_path: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """The certificate and key at the two paths; ValueError if unreadable or not a pair."""
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
@@ -203,6 +104,11 @@ def _load_pair(cert_path: Path, key_path: Path) -> tuple[x509.Certificate, ec.El
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != cert.public_key():
         raise ValueError("the key does not belong to the certificate")
     return cert, key
+
+
+def fingerprint(cert: x509.Certificate, algorithm: hashes.HashAlgorithm | None = None) -> str:
+    """The certificate's fingerprint (SHA-256 unless ``algorithm``), colon hex, as devices show it."""
+    return cert.fingerprint(algorithm or hashes.SHA256()).hex(":").upper()
 
 
 # --- the CA --------------------------------------------------------------------------------
@@ -238,7 +144,7 @@ def _new_ca(cert_path: Path, key_path: Path) -> None:
     )
     _write_atomic(key_path, _key_pem(key), 0o600)  # key first: a cert without its key is never left behind
     _write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
-    log.info("tls: created the local classroom CA %s (SHA-256 %s)", cert_path, _fingerprint(cert))
+    log.info("tls: created the local classroom CA %s (SHA-256 %s)", cert_path, fingerprint(cert))
 
 
 def ensure_ca(data_dir: str | os.PathLike) -> CA:
@@ -267,7 +173,7 @@ def ensure_ca(data_dir: str | os.PathLike) -> CA:
             _new_ca(cert_path, key_path)
         pem = cert_path.read_bytes()
     cert = x509.load_pem_x509_certificate(pem)
-    return CA(cert_path=cert_path, key_path=key_path, cert_pem=pem, fingerprint=_fingerprint(cert), cert=cert)
+    return CA(cert_path=cert_path, key_path=key_path, cert_pem=pem, fingerprint=fingerprint(cert), cert=cert)
 
 
 # --- the server certificate ----------------------------------------------------------------
@@ -378,69 +284,4 @@ def ssl_context(cert_path: str | os.PathLike, key_path: str | os.PathLike) -> ss
     return ctx
 
 
-# --- the trust page ------------------------------------------------------------------------
-
-def trust_page_info(ca: CA) -> dict:
-    """What the trust page shows and serves for ``ca``.
-
-    ``fingerprint`` (SHA-256, colon hex, as Android, iOS and macOS show it),
-    ``fingerprint_sha1`` (what Windows calls the thumbprint), ``subject`` (the common name),
-    ``not_after`` (``YYYY-MM-DD`` UTC), ``pem`` and ``der`` (bytes, for download: ``.pem``
-    for Linux and Firefox, ``.crt`` = DER for Android, iOS, Windows and macOS).
-    """
-    cert = ca.cert
-    cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return {
-        "fingerprint": ca.fingerprint,
-        "fingerprint_sha1": _fingerprint(cert, hashes.SHA1()),
-        "subject": str(cn[0].value) if cn else cert.subject.rfc4514_string(),
-        "not_after": cert.not_valid_after_utc.date().isoformat(),
-        "pem": ca.cert_pem,
-        "der": cert.public_bytes(serialization.Encoding.DER),
-    }
-
-
-DEVICE_STEPS: dict[str, str] = {
-    "Android": (
-        "Download the .crt file from this page. Open Settings and search for \"CA certificate\" (usually "
-        "Security > More security settings > Encryption and credentials > Install a certificate > "
-        "CA certificate), tap Install anyway and choose the downloaded file; the phone needs a screen lock. "
-        "Check that the SHA-256 fingerprint matches the one on this page. Chrome then trusts this server."
-    ),
-    "iPhone/iPad": (
-        "Open this page in Safari and download the .crt file; allow the profile download. Open Settings > "
-        "General > VPN & Device Management, choose the downloaded profile and tap Install. Then turn on full "
-        "trust for it in Settings > General > About > Certificate Trust Settings; without this last step "
-        "Safari still refuses the server."
-    ),
-    "Windows": (
-        "Download the .crt file and open it. Choose Install Certificate > Current User > Place all "
-        "certificates in the following store > Browse > Trusted Root Certification Authorities > Finish, and "
-        "accept the warning (Windows shows the SHA-1 thumbprint, not the SHA-256 fingerprint). Edge and Chrome then "
-        "trust this server; Firefox may need the same file imported under Settings > Privacy & Security > "
-        "Certificates > View Certificates > Authorities."
-    ),
-    "macOS": (
-        "Download the .crt file and double-click it to add it to the login keychain. In Keychain Access, "
-        "open the certificate, expand Trust, set When using this certificate to Always Trust, close the "
-        "window and confirm with your password. Safari and Chrome then trust this server."
-    ),
-    "Linux/Chrome": (
-        "Download the .pem file. In Chrome open chrome://certificate-manager (older versions: Settings > "
-        "Privacy and security > Security > Manage certificates > Authorities), import the file and allow it "
-        "to identify websites. Command-line tools use the system store instead: on Debian or Ubuntu copy the "
-        ".pem file to /usr/local/share/ca-certificates/arkit-ca.crt and run sudo update-ca-certificates."
-    ),
-    "Meta Quest": (
-        "The Quest browser offers no simple way to trust your own certificate authority. Either give the "
-        "server a real certificate for a domain name you own that points at this computer (--tls CERT,KEY), "
-        "or, for a single headset, turn on developer mode, connect it by USB, run adb reverse "
-        "tcp:PORT tcp:PORT with the port of a plain-http server on this computer, and open http://localhost:PORT "
-        "in the headset (localhost counts as secure)."
-    ),
-    "HoloLens 2": (
-        "Download the .crt file in Edge. Open Settings > Update & Security > Certificates > Install a "
-        "certificate, pick the file, choose Store location Local Machine and Certificate store Root, and "
-        "install. WebXR on HoloLens 2 is retired by Microsoft, so AR there is best-effort."
-    ),
-}
+__all__ = ["CA", "ensure_ca", "ensure_leaf", "fingerprint", "ssl_context"]
