@@ -3,8 +3,9 @@
 Three pipelines mesh the same label volumes to the same total triangle count:
 
 arkit
-    ``build_meshes(seg, decimation=DecimateOptions(budget=N))``: multi-label surface nets,
-    shared-tolerance patch decimation, volume restore.
+    The geometry steps of ``build_hologram`` (``scene/transforms/``: islands, surfaces,
+    decimation, volume, gather, each timed by ``Document.transform``) at budget N:
+    multi-label surface nets, shared-tolerance patch decimation, volume restore.
 slicer
     What a 3D Slicer user gets from "Show 3D" (closed-surface conversion, default smoothing
     factor 0.5): ``vtkDiscreteFlyingEdges3D`` over all labels in one call, then per label
@@ -191,15 +192,19 @@ def _to_ras(affine: np.ndarray, ijk: np.ndarray) -> np.ndarray:
 
 
 def run_arkit(labels: np.ndarray, affine: np.ndarray, meta: dict) -> tuple[dict, dict]:
-    from arkit_py.geometry.decimate import DecimateOptions
-    from arkit_py.geometry.meshes import build_meshes
+    from arkit_py.scene.document import Document, Work
+    from arkit_py.scene.transforms import decimation, gather, islands, surfaces, volume
     from arkit_py.sources.segmentation import Segmentation
 
     seg = Segmentation([labels], affine, meta["segments"], body_label=meta["body_label"])
-    result = build_meshes(seg, labels=set(meta["wanted"]), decimation=DecimateOptions(budget=meta["budget"]))
-    meshes = {label: (m.vertices, m.faces.astype(np.int64)) for label, m in result.meshes.items()}
-    info = {"steps": {k: round(v, 3) for k, v in result.seconds.items()},
-            "triangles_before": int(result.triangles_before), "error_mm": float(result.error_mm)}
+    budget = meta["budget"]
+    doc = Document(work=Work(seg, labels=set(meta["wanted"])))
+    doc.transform(islands.step(), surfaces.step(surfaces.Options(budget=budget)),
+                  decimation.step(decimation.Options(budget=budget)), volume.step(), gather.step())
+    work = doc.work
+    meshes = {label: (m.vertices, m.faces.astype(np.int64)) for label, m in work.meshes.items()}
+    info = {"steps": {k: round(v, 3) for k, v in doc.seconds.items()},
+            "triangles_before": int(work.triangles_before), "error_mm": float(work.error_mm)}
     return meshes, info
 
 

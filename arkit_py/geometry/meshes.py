@@ -1,28 +1,31 @@
 """From a Segmentation to one closed, decimated mesh per structure, in RAS mm.
 
-The steps: merge tiny islands; one multi-label surface net per layer (plus one binary net
-for the body envelope when the input has a body filler label); vertices to RAS mm through
-the affine; decimation of all patches together to the triangle budget; then each
-structure's mesh gathered from the patches that bound it.
+The kernels, in the order the hologram's steps (``scene/transforms/``) run them: merge tiny
+islands (``remove_small_islands``); one multi-label surface net per layer, plus one binary
+net for the body envelope when the input has a body filler label, cut into patches with
+vertices in RAS mm (``surface_patches``); decimation of all patches together to the triangle
+budget (``decimate_patches``); every structure back to its voxel-count volume
+(``restore_patch_volumes``); then each structure's mesh gathered from the patches that bound
+it (``gather_meshes``). ``build_meshes`` runs them all. Plain numpy, no I/O.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..sources.segmentation import Segmentation
-from .decimate import DecimateOptions, Patch, decimate, prepass, restore_volumes, split_patches
+from .decimate import DecimateOptions, Patch, Simplified, decimate, prepass, restore_volumes, split_patches
 from .junctions import simplify_junctions
 from .surfaces import SurfaceOptions, remove_islands, surface_net
 
 log = logging.getLogger(__name__)
 
 ENVELOPE = -1  # key of the body envelope's patch group
+SHIFT = 1  # the envelope key is negative; patch keys are labels + 1
 
 
 @dataclass
@@ -39,8 +42,26 @@ class MeshResult:
     meshes: dict[int, StructureMesh]
     voxel_counts: dict[int, int]
     error_mm: float
-    seconds: dict[str, float] = field(default_factory=dict)
     triangles_before: int = 0
+
+
+@dataclass
+class PatchSet:
+    """The surface patches of a segmentation, before decimation.
+
+    vertices : (n, 3) float64, RAS mm, shared by all patches (``Patch.global_ids`` index it).
+    triangles_before : the nets' triangles, before any decimation.
+    min_error_mm : the tolerance of the first decimation pass; ``prepassed`` says whether a
+        net was heavy enough to get one (the final error is then at least that tolerance).
+    envelope_voxels : the voxels inside the body envelope (0 without one).
+    """
+
+    patches: list[Patch]
+    vertices: np.ndarray
+    triangles_before: int
+    min_error_mm: float
+    prepassed: bool = False
+    envelope_voxels: int = 0
 
 
 def _to_ras(affine: np.ndarray, ijk: np.ndarray) -> np.ndarray:
@@ -58,37 +79,45 @@ def _compact(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.nd
     return vertices[ids], local.reshape(-1, 3).astype(np.uint32)
 
 
-def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: SurfaceOptions = SurfaceOptions(),
-                 decimation: DecimateOptions = DecimateOptions(), progress=None) -> MeshResult:
-    """Meshes for ``labels`` (default: every segment) of ``seg``.
+def _spacing(seg: Segmentation) -> np.ndarray:
+    return np.linalg.norm(seg.affine[:3, :3], axis=0)
 
-    The body filler (``seg.body_label``) is meshed as the outer envelope of all non-zero
-    voxels, so it contains every other structure. Island removal edits ``seg.layers`` in
-    place.
+
+def default_min_error_mm(seg: Segmentation) -> float:
+    """The decimation's smallest tolerance when none is given: a fifth of the finest voxel."""
+    return 0.2 * float(_spacing(seg).min())
+
+
+def remove_small_islands(seg: Segmentation, min_voxels: int) -> dict[int, int]:
+    """Merge every label's pieces smaller than ``min_voxels`` into their surroundings (the
+    body filler keeps its pieces), editing ``seg.layers`` in place; returns the voxel counts
+    after."""
+    for layer in seg.layers:
+        remove_islands(layer, min_voxels,
+                       skip=frozenset() if seg.body_label is None else frozenset({seg.body_label}))
+    return seg.voxel_counts()
+
+
+def surface_patches(seg: Segmentation, wanted: set[int], *, counts: dict[int, int],
+                    surface: SurfaceOptions = SurfaceOptions(), budget: int | None = None,
+                    min_error_mm: float | None = None) -> PatchSet:
+    """The surface nets of ``wanted`` (and the body envelope when the body filler is
+    wanted), cut into patches between label pairs.
+
+    A net whose faces alone exceed twice ``budget`` gets its first decimation pass (at
+    ``min_error_mm``, default ``default_min_error_mm``) as it is cut, so its full-resolution
+    arrays are freed before the next net is built. ``counts`` are the voxel counts
+    (``remove_small_islands``).
     """
-    seconds: dict[str, float] = {}
-    say = progress or (lambda message: None)
-    wanted = set(seg.segments) if labels is None else set(labels)
-    spacing = np.linalg.norm(seg.affine[:3, :3], axis=0)
+    spacing = _spacing(seg)
+    if min_error_mm is None:
+        min_error_mm = default_min_error_mm(seg)
     # Voxel axes in any order (i -> S, j -> P, k -> L on a sagittal scan) are a rotation and
     # perhaps a reflection of R, A, S. The nets orient faces outward in index space; a
     # reflection (a negative determinant) reverses that orientation in RAS, so faces are
     # re-wound once here, and everything after (decimation, volume restore) sees outward faces.
     mirrored = bool(np.linalg.det(seg.affine[:3, :3]) < 0)
-
-    t = time.perf_counter()
-    for layer in seg.layers:
-        remove_islands(layer, surface.min_island_voxels,
-                       skip=frozenset() if seg.body_label is None else frozenset({seg.body_label}))
-    counts = seg.voxel_counts()
-    seconds["islands"] = time.perf_counter() - t
-
-    say("surfaces")
     body = seg.body_label
-    shift = 1  # the envelope key is negative; patch keys are labels + 1
-    if decimation.min_error_mm is None:  # first pass: a fifth of the finest voxel
-        decimation = dataclasses.replace(decimation, min_error_mm=0.2 * float(spacing.min()))
-    seconds["surfaces"] = seconds["decimation"] = 0.0
     patches: list[Patch] = []
     stored: list[np.ndarray] = []
     offset = 0
@@ -100,14 +129,13 @@ def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: 
         first decimation pass at once, so its full-resolution arrays are freed before the
         next net is built. Only the vertices the patches still use are kept."""
         nonlocal offset, before, prepassed
-        t0 = time.perf_counter()
         faces = net.faces if keep is None else net.faces[keep]
         if mirrored:  # a left-handed grid turns every triangle inside out in RAS: turn it back
             faces = faces[:, ::-1]
-        pairs = (pairs if keep is None else pairs[keep]) + shift
+        pairs = (pairs if keep is None else pairs[keep]) + SHIFT
         before += len(faces)
         vertices = _to_ras(seg.affine, net.vertices)
-        heavy = decimation.budget is not None and 2 * len(faces) > decimation.budget
+        heavy = budget is not None and 2 * len(faces) > budget
         prepassed |= heavy
         if heavy and net.junction is not None and net.junction.any():
             lo, hi = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
@@ -128,26 +156,23 @@ def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: 
             patch.locked = shared.astype(np.uint8) if shared.any() else None
         del uses
         for patch in mine:
-            a, b = (k - shift for k in patch.key)
+            a, b = (k - SHIFT for k in patch.key)
             patch.weight = sum(1 for k in (a, b) if k in wanted and k not in (0, body)) or 1
             if heavy:
-                prepass(patch, decimation.min_error_mm)
+                prepass(patch, min_error_mm)
         used = np.unique(np.concatenate([p.global_ids for p in mine])) if mine else np.zeros(0, np.uint32)
         for patch in mine:
             patch.global_ids = (np.searchsorted(used, patch.global_ids) + offset).astype(np.uint32)
         stored.append(vertices[used])
         offset += len(used)
         patches.extend(mine)
-        seconds["decimation"] += time.perf_counter() - t0
 
     for layer in seg.layers:
-        t = time.perf_counter()
         net = surface_net(layer, spacing=spacing, skip_pair=(body, 0) if body is not None else None, options=surface)
-        seconds["surfaces"] += time.perf_counter() - t
         add_net(net, net.pairs, np.isin(net.pairs, list(wanted - {body})).any(axis=1))
         del net
+    envelope_voxels = 0
     if body is not None and body in wanted:
-        t = time.perf_counter()
         if len(seg.layers) == 1:
             union = seg.layers[0]
         else:
@@ -157,35 +182,47 @@ def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: 
         net = surface_net(union, spacing=spacing, binary=True, options=surface)
         envelope_voxels = int(np.count_nonzero(union)) if len(seg.layers) > 1 else sum(counts.values())
         del union
-        seconds["surfaces"] += time.perf_counter() - t
         # envelope faces point from "inside" (1) to background (0); key them as (ENVELOPE, 0)
         add_net(net, np.where(net.pairs == 1, ENVELOPE, 0), None)
         del net
     vertices = np.concatenate(stored) if stored else np.zeros((0, 3))
     stored.clear()  # the concatenated copy is all that is needed now
+    return PatchSet(patches, vertices, before, min_error_mm, prepassed, envelope_voxels)
 
-    t = time.perf_counter()
-    say("decimation")
-    simplified, error = decimate(patches, decimation)
-    if prepassed:
-        error = max(error, decimation.min_error_mm)
-    seconds["decimation"] += time.perf_counter() - t
-    t = time.perf_counter()
-    if surface.preserve_volume:
-        # every structure keeps its voxel-count volume (the unsmoothed net encloses exactly
-        # its voxels); the body filler and the background are free
-        voxel_mm3 = abs(float(np.linalg.det(seg.affine[:3, :3])))
-        targets = {label + shift: counts.get(label, 0) * voxel_mm3 for label in wanted if label not in (0, body)}
-        if body is not None and body in wanted:
-            targets[ENVELOPE + shift] = envelope_voxels * voxel_mm3
-        restore_volumes(vertices, patches, simplified, targets)
-    seconds["volume"] = time.perf_counter() - t
 
-    t = time.perf_counter()
+def decimate_patches(patches: PatchSet, decimation: DecimateOptions = DecimateOptions()) -> tuple[list[Simplified], float]:
+    """All patches decimated together to ``decimation.budget``: (one result per patch,
+    the shared tolerance in mm). ``decimation.min_error_mm`` defaults to the first pass's."""
+    if decimation.min_error_mm is None:
+        decimation = dataclasses.replace(decimation, min_error_mm=patches.min_error_mm)
+    simplified, error = decimate(patches.patches, decimation)
+    if patches.prepassed:
+        error = max(error, patches.min_error_mm)
+    return simplified, error
+
+
+def restore_patch_volumes(seg: Segmentation, patches: PatchSet, simplified: list[Simplified], wanted: set[int],
+                          counts: dict[int, int]) -> None:
+    """Every wanted structure back to its voxel-count volume (the unsmoothed net encloses
+    exactly its voxels), moving ``patches.vertices`` in place; the body filler is held to
+    its envelope's voxels, the background is free."""
+    body = seg.body_label
+    voxel_mm3 = abs(float(np.linalg.det(seg.affine[:3, :3])))
+    targets = {label + SHIFT: counts.get(label, 0) * voxel_mm3 for label in wanted if label not in (0, body)}
+    if body is not None and body in wanted:
+        targets[ENVELOPE + SHIFT] = patches.envelope_voxels * voxel_mm3
+    restore_volumes(patches.vertices, patches.patches, simplified, targets)
+
+
+def gather_meshes(seg: Segmentation, patches: PatchSet, simplified: list[Simplified],
+                  wanted: set[int]) -> dict[int, StructureMesh]:
+    """Each wanted structure's closed mesh, from the decimated patches that bound it (the
+    body filler's from the envelope); a structure without voxels has none."""
+    body = seg.body_label
     meshes: dict[int, StructureMesh] = {}
     gathered: dict[int, list[np.ndarray]] = {}
-    for patch, result in zip(patches, simplified):
-        a, b = patch.key[0] - shift, patch.key[1] - shift
+    for patch, result in zip(patches.patches, simplified):
+        a, b = patch.key[0] - SHIFT, patch.key[1] - SHIFT
         if a == ENVELOPE or b == ENVELOPE:
             owner, f = body, (result.faces if a == ENVELOPE else result.faces[:, ::-1])
             gathered.setdefault(owner, []).append(f)
@@ -196,10 +233,30 @@ def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: 
     for label, parts in gathered.items():
         f = np.concatenate(parts)
         if len(f):
-            v, f = _compact(vertices, f)
+            v, f = _compact(patches.vertices, f)
             meshes[label] = StructureMesh(label, v, f)
     for label in sorted(wanted - set(meshes)):
         if label in seg.segments:
-            log.info("build_meshes: %s has no voxels; skipped", seg.segments[label].structure.name)
-    seconds["gather"] = time.perf_counter() - t
-    return MeshResult(meshes, counts, error, seconds, before)
+            log.info("gather_meshes: %s has no voxels; skipped", seg.segments[label].structure.name)
+    return meshes
+
+
+def build_meshes(seg: Segmentation, *, labels: set[int] | None = None, surface: SurfaceOptions = SurfaceOptions(),
+                 decimation: DecimateOptions = DecimateOptions()) -> MeshResult:
+    """Meshes for ``labels`` (default: every segment) of ``seg``: the kernels above in order.
+
+    The body filler (``seg.body_label``) is meshed as the outer envelope of all non-zero
+    voxels, so it contains every other structure. Island removal edits ``seg.layers`` in
+    place.
+    """
+    wanted = set(seg.segments) if labels is None else set(labels)
+    if decimation.min_error_mm is None:  # first pass: a fifth of the finest voxel
+        decimation = dataclasses.replace(decimation, min_error_mm=default_min_error_mm(seg))
+    counts = remove_small_islands(seg, surface.min_island_voxels)
+    patches = surface_patches(seg, wanted, counts=counts, surface=surface, budget=decimation.budget,
+                              min_error_mm=decimation.min_error_mm)
+    simplified, error = decimate_patches(patches, decimation)
+    if surface.preserve_volume:
+        restore_patch_volumes(seg, patches, simplified, wanted, counts)
+    meshes = gather_meshes(seg, patches, simplified, wanted)
+    return MeshResult(meshes, counts, error, patches.triangles_before)

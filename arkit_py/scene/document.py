@@ -1,15 +1,29 @@
 """The scene document: what a hologram holds before it is written as glTF.
 
 Geometry lives here in the glTF frame (metres, +Y superior, +Z anterior, +X patient's
-left); ``frames.py`` is the only place that converts from RAS mm. Transforms in
-``scene/transforms/`` act on a Document; ``gltf.py`` writes one to GLB bytes.
+left); ``frames.py`` is the only place that converts from RAS mm. The steps in
+``scene/transforms/`` act on a Document, run in order by ``Document.transform`` (as
+glTF-Transform's ``document.transform(weld(), simplify(...))``); ``gltf.py`` writes one to
+GLB bytes (the ``write`` step).
+
+While a hologram is built, ``Document.work`` carries what the steps before the structures
+exist hand on to each other: the Segmentation, the surface patches, the meshes in RAS mm
+(see ``Work``). The finished document holds the scene only (``build_hologram`` drops it).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..geometry.decimate import Simplified
+    from ..geometry.meshes import PatchSet, StructureMesh
+    from ..sources.segmentation import Segmentation
 
 
 @dataclass
@@ -114,12 +128,72 @@ class StructureNode:
 
 
 @dataclass
+class Work:
+    """The working state of a build: the input, and what each step hands to the ones after
+    it. A field is None until the step named beside it has run; a step may drop what no
+    later step reads (``gather`` the patches, ``frame`` the meshes), so the build's peak
+    memory stays that of the arrays still needed.
+    """
+
+    segmentation: Segmentation  # the input; ``islands`` edits its layers in place
+    spec: str = "input"  # names the input in error messages only, never in the file
+    labels: set[int] | None = None  # select: the labels to export
+    voxel_counts: dict[int, int] | None = None  # islands: voxels per label after island removal
+    patches: PatchSet | None = None  # surfaces: the surface patches, vertices in RAS mm
+    triangles_before: int | None = None  # surfaces: the nets' triangles, before any decimation
+    simplified: list[Simplified] | None = None  # decimation: the decimated faces of each patch
+    error_mm: float | None = None  # decimation: the shared tolerance
+    meshes: dict[int, StructureMesh] | None = None  # gather: one closed mesh per label, RAS mm
+    origin: np.ndarray | None = None  # frame: the positions' shift (glTF metres; gltf_to_ras_mm(origin))
+    tracer: dict | None = None  # tracer: the uptake report
+    glb: bytes | None = None  # write: the file
+
+    @property
+    def wanted(self) -> set[int]:
+        """The labels to export: ``labels`` once selected, else every segment."""
+        return set(self.segmentation.segments) if self.labels is None else self.labels
+
+    def need(self, name: str, step: str):
+        """The field ``name``, which the step ``step`` sets; a clear error when it has not run."""
+        value = getattr(self, name)
+        if value is None:
+            raise ValueError(f"Document.work.{name} is not set: run the {step!r} step first")
+        return value
+
+
+@dataclass(frozen=True)
+class Step:
+    """One named step of a pipeline: ``run(doc, options)``, called as ``step(doc)``. Each
+    module of ``scene/transforms/`` makes one (``step(options)``) under its ``NAME``."""
+
+    name: str
+    run: Callable[[Document, Any], None]
+    options: Any = None
+
+    def __call__(self, doc: Document) -> None:
+        self.run(doc, self.options)
+
+
+@dataclass
 class Document:
     structures: list[StructureNode] = field(default_factory=list)
     scene_extras: dict = field(default_factory=dict)
     generator: str = "arkit"
     legend: Legend | None = None  # set when structures carry uptake (one clip, palette morph)
     clip_name: str = "uptake"
+    work: Work | None = None  # the working state while a build runs (see Work)
+    seconds: dict[str, float] = field(default_factory=dict)  # time spent per step name, by transform
+
+    def transform(self, *steps: Step, progress: Callable[[str], None] | None = None) -> Document:
+        """Run ``steps`` in order: ``progress(step.name)`` as each one starts, and its time
+        added to ``seconds[step.name]``. Whatever a step raises goes through unchanged."""
+        for step in steps:
+            if progress:
+                progress(step.name)
+            t = time.perf_counter()
+            step(self)
+            self.seconds[step.name] = self.seconds.get(step.name, 0.0) + time.perf_counter() - t
+        return self
 
     @property
     def triangles(self) -> int:

@@ -1,6 +1,6 @@
 """Writing a Document as a binary glTF 2.0 file (GLB), plain or meshopt-compressed.
 
-Layout (DESIGN.md "Holograms"): one root node ``hologram``; under it one node per system
+Layout (docs/hologram-format.md): one root node ``hologram``; under it one node per system
 (``<system>_system``); under those one node per structure, named by its canonical name,
 with ``extras`` = {label, system, volume_ml, display, ...}. Uncompressed, a structure
 node carries its mesh; compressed, the mesh sits on a child ``<name>_mesh`` whose
@@ -115,7 +115,7 @@ def _mesh_plain(b: _Builder, s: StructureNode) -> dict:
 
 
 def _palette_morph(b: _Builder, primitive: dict, s: StructureNode, legend, order, compress: bool) -> None:
-    """The palette morph of DESIGN.md: base COLOR_0 = per-channel minimum of the stops,
+    """The palette morph of docs/hologram-format.md: base COLOR_0 = per-channel minimum of the stops,
     one target per stop carrying stop - base (all deltas >= 0, so compressors that clamp
     negatives cannot damage them). Per-vertex uptake: one target per frame, base = each
     vertex's per-channel minimum over the frames. Each target also names a POSITION
@@ -312,7 +312,7 @@ def _peak_weights(u, legend) -> list[float]:
 
 
 def _uptake_extras(s: StructureNode, legend) -> dict:
-    """Node extras of an animated structure (DESIGN.md): times_s, values, unit, activity_bq."""
+    """Node extras of an animated structure (docs/hologram-format.md): times_s, values, unit, activity_bq."""
     u = s.uptake
     return {
         "times_s": [round(float(t), 3) for t in u.times_s],

@@ -27,7 +27,7 @@ from ..tracer.model import library_ids, load_tracer
 from .document import Document, Legend, Material, Uptake
 from .palette import UPTAKE_PALETTE
 
-REFERENCE_BODY_G = {"male": 73_000.0, "female": 60_000.0}  # ICRP 89 (research/nucmed.md section 2)
+REFERENCE_BODY_G = {"male": 73_000.0, "female": 60_000.0}  # ICRP 89 (docs/data-sources.md)
 
 
 @dataclass(frozen=True)
