@@ -12,7 +12,7 @@ import sys
 import time
 
 from . import __version__
-from .cli_common import person_quantity, write_atomic
+from .cli_common import write_atomic
 from .errors import ArkitError, InputError
 
 DEFAULT_INPUT = "phantom:mird-adult"
@@ -42,7 +42,7 @@ def cmd_hologram(args: argparse.Namespace) -> int:
     uptake = _uptake_options(args)  # bad tracer options fail before any reading or meshing
     t = time.perf_counter()
     # an RTSTRUCT is drawn on the grid of the image it comes with: --reference, else the CT, else the PET
-    from .scene.uptake import is_pet
+    from .tracer.inputs import is_pet
 
     reference = args.reference or args.ct or (args.tracer if args.tracer and is_pet(args.tracer) else None)
     seg = load_segmentation(args.input, labels=args.labels, reference=reference)
@@ -84,8 +84,9 @@ def cmd_hologram(args: argparse.Namespace) -> int:
 
 
 def _uptake_options(args: argparse.Namespace):
-    """--tracer and its options -> UptakeOptions (None without --tracer)."""
-    from .tracer.curves import parse_activity, parse_time
+    """--tracer and its options -> UptakeOptions (None without --tracer); the options are
+    parsed by :mod:`arkit_py.tracer.options`, as a lesson's are."""
+    from .tracer.options import uptake_fields
 
     tracer_only = {"activity": args.activity, "until": args.until, "window": args.window, "nuclide": args.nuclide,
                    "voiding": args.voiding, "quantity": args.quantity, "weight": args.weight, "bids": args.bids,
@@ -95,47 +96,24 @@ def _uptake_options(args: argparse.Namespace):
         if given:
             raise InputError(None, f"--{given[0]} needs --tracer")
         return None
-    from .scene.uptake import UptakeOptions, is_pet
+    from .scene.uptake import UptakeOptions
     from .sources.dicom.files import parse_spec
+    from .tracer.inputs import resolve_tracer
 
-    if is_pet(args.tracer) or args.tracer.lower().endswith(".csv"):
-        if not os.path.exists(parse_spec(args.tracer)[0]):  # a file, or a DICOM folder / zip (DIR?series=N)
-            raise InputError(args.tracer, "no such file or folder")
-    else:
-        from .tracer.model import load_tracer
-
-        load_tracer(args.tracer)  # an unknown tracer fails before any meshing
-    if args.per_vertex and not is_pet(args.tracer):
+    tracer = resolve_tracer(args.tracer)  # an unknown tracer fails before any meshing
+    if tracer.kind.model:
+        tracer.read()
+    elif not os.path.exists(parse_spec(args.tracer)[0]):  # a file, or a DICOM folder / zip (DIR?series=N)
+        raise InputError(args.tracer, "no such file or folder")
+    if args.per_vertex and not tracer.kind.pet:
         raise InputError(args.tracer, "--per-vertex needs a PET as --tracer (a dynamic NIfTI, or a DICOM series)")
-    window = None
-    if args.window is not None:
-        parts = args.window.split(":")
-        try:
-            window = (float(parts[0]), float(parts[1]))
-            if len(parts) != 2 or not window[1] > window[0]:
-                raise ValueError
-        except (ValueError, IndexError):
-            raise InputError(None, f"--window must be MIN:MAX with MAX > MIN, e.g. 0:5, got {args.window!r}") from None
-    voiding_s, no_voiding = None, False
-    if args.voiding is not None:
-        if args.voiding.strip().lower() in ("none", "off", "never"):
-            no_voiding = True
-        else:
-            voiding_s = parse_time(args.voiding, what="--voiding")
-    weight = person_quantity("--weight", args.weight, "mass", "kg", (1_000.0, 500_000.0), "a body weight, e.g. 70kg")
-    clip_s = parse_time(args.clip, what="--clip")
-    height = person_quantity("--height", args.height, "length", "cm", (50.0, 280.0), "a person's height, e.g. 175cm")
-    if args.quantity == "sul" and height is None:
-        raise InputError(None, "--quantity sul needs --height (e.g. 175cm) for the lean body mass")
-    return UptakeOptions(
-        tracer=args.tracer,
-        activity_bq=parse_activity(args.activity) if args.activity else None,
-        until_s=parse_time(args.until, what="--until") if args.until else None,
-        window=window, quantity=args.quantity, clip_s=clip_s, voiding_s=voiding_s, no_voiding=no_voiding,
-        decay_corrected=args.decay_corrected, unit=args.unit, nuclide=args.nuclide,
-        curves_decay_corrected=args.curves_decay_corrected, body_weight_g=weight, bids=args.bids,
-        per_vertex=args.per_vertex, height_cm=height, sex=args.sex,
-    )
+    fields = uptake_fields({
+        "activity": args.activity or None, "until": args.until or None, "clip": args.clip, "window": args.window,
+        "quantity": args.quantity, "voiding": args.voiding, "nuclide": args.nuclide, "weight": args.weight,
+        "height": args.height, "sex": args.sex, "bids": args.bids, "per_vertex": args.per_vertex, "unit": args.unit,
+        "decay_corrected": args.decay_corrected, "curves_decay_corrected": args.curves_decay_corrected,
+    })
+    return UptakeOptions(tracer=args.tracer, **fields)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:

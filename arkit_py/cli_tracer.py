@@ -7,34 +7,33 @@ import json
 import math
 import sys
 
-from .cli_common import person_quantity, write_atomic
+from .cli_common import write_atomic
 from .errors import InputError
 from .units import UnitError, format_activity, format_time, parse_quantity
+
+#: What ``arkit tracer tiac`` and ``dose`` take: a model (library ID, tracer file) or curves.
+MODEL_OR_CURVES = ("library", "tracer-file", "curves")
 
 
 def _voiding(model, text: str | None):
     """Apply ``--voiding 2h`` or ``--voiding none`` to a model."""
-    if text is None:
-        return model
-    if text.strip().lower() in ("none", "off", "never"):
+    from .tracer.options import voiding
+
+    interval_s, never = voiding(text)
+    if never:
         return model.with_voiding(None)
-    from .tracer.curves import parse_time
-
-    return model.with_voiding(parse_time(text, what="--voiding"))
-
-
-def _is_tracer_id(spec: str) -> bool:
-    return not spec.lower().endswith(".csv")
+    return model if interval_s is None else model.with_voiding(interval_s)
 
 
 def load_model(spec: str, voiding: str | None = None):
-    from .tracer.model import load_tracer
+    from .tracer.inputs import load_tracer
 
     return _voiding(load_tracer(spec), voiding)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .tracer.model import library_ids, load_tracer
+    from .tracer.inputs import load_tracer
+    from .tracer.tracerfile import library_ids
 
     rows = []
     for tracer_id in library_ids():
@@ -89,7 +88,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"  {p.name} = {p.text}   {p.source}   {flag}{note}")
     if unverified:
         print(f"  {unverified} of {len(m.params)} parameters are unverified teaching defaults: their primary source "
-              "was not seen (see research/nucmed.md).")
+              "was not seen (see docs/data-sources.md).")
     voiding = m.voiding.interval.text if m.voiding.interval else "none"
     print(f"\nTIAC (h, exact, voiding every {voiding}); sum {sum(tiac.values()):.4g} h <= mean life {n.mean_life_h:.4g} h")
     for region, value in tiac.items():
@@ -115,12 +114,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .tracer.curves import parse_activity, parse_time, write_curves_csv
+    from .tracer import options
+    from .tracer.curves import write_curves_csv
 
     m = load_model(args.tracer, args.voiding)
-    activity = parse_activity(args.activity) if args.activity else (m.activity.value if m.activity else 370e6)
-    until = parse_time(args.until, what="--until") if args.until else m.until_s
-    step = parse_time(args.step, what="--step") if args.step else until / 60
+    activity = options.activity(args.activity) if args.activity else (m.activity.value if m.activity else 370e6)
+    until = options.time_span(args.until, key="until") if args.until else m.until_s
+    step = options.time_span(args.step, key="step") if args.step else until / 60
     if step > until:
         raise InputError(None, f"--step ({args.step}) is longer than --until ({args.until})")
     if until / step > 1_000_000:
@@ -138,22 +138,25 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _curves_input(args, *, need_activity: bool):
-    """(model or None, curves or None, nuclide, activity_bq, region list) from ID or CSV."""
-    from .tracer.curves import parse_activity, read_curves_csv
+    """(model or None, curves or None, nuclide, activity_bq) from a model (ID, tracer file)
+    or a curves CSV."""
+    from .tracer import options
     from .tracer.decay import nuclide
+    from .tracer.inputs import resolve_tracer
 
-    if _is_tracer_id(args.input):
-        m = load_model(args.input, getattr(args, "voiding", None))
-        activity = parse_activity(args.activity) if args.activity else (m.activity.value if m.activity else 370e6)
+    tracer = resolve_tracer(args.input, kinds=MODEL_OR_CURVES)
+    if tracer.kind.model:
+        m = _voiding(tracer.read(), getattr(args, "voiding", None))
+        activity = options.activity(args.activity) if args.activity else (m.activity.value if m.activity else 370e6)
         return m, None, m.nuclide, activity
     if not args.nuclide:
         raise InputError(args.input, "--nuclide is needed with a curves file (e.g. --nuclide F-18)")
     n = nuclide(args.nuclide)
-    curves = read_curves_csv(args.input, unit=args.unit, decay_corrected=args.decay_corrected, nuclide=n.name)
+    curves = tracer.read(unit=args.unit, decay_corrected=args.decay_corrected, nuclide=n.name)
     if need_activity and not args.activity:
         raise InputError(args.input, "--activity (the administered activity, e.g. 370MBq) is needed to turn "
                                      "curves into TIACs")
-    activity = parse_activity(args.activity) if args.activity else None
+    activity = options.activity(args.activity) if args.activity else None
     return None, curves, n, activity
 
 
@@ -210,7 +213,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
     with --json the largest) activity concentration or SUVbw, as CSV (-o) or JSON (--json)."""
     from .sources.load import load_segmentation
     from .tracer.curves import Curves, write_curves_csv
-    from .tracer.extract import extract_curves, read_dynamic_pet
+    from .tracer.extract import extract_curves
+    from .tracer.inputs import read_pet
+    from .tracer.options import body_weight
     from .units import unit_factor
 
     if not args.output and not args.json:
@@ -230,9 +235,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
     if args.weight is not None:
         if args.quantity != "suv":
             raise InputError(None, "--weight is for --quantity suv")
-        weight_g = person_quantity("--weight", args.weight, "mass", "kg", (1_000.0, 500_000.0), "a body weight, e.g. 70kg")
+        weight_g = body_weight(args.weight)
 
-    pet = read_dynamic_pet(args.pet, bids=args.bids)
+    pet = read_pet(args.pet, bids=args.bids)
     scale = None
     if args.quantity == "suv":
         scale = _suv_scale(pet, weight_g, args.pet)  # before the labels: a refusal comes first

@@ -143,3 +143,17 @@ def test_right_is_minus_x_superior_plus_y_anterior_plus_z(tmp_path, capsys, affi
     assert centre["liver"][0] < centre["brain"][0] - 0.01  # patient's right at -X
     assert centre["brain"][1] > centre["liver"][1] + 0.01  # superior at +Y
     assert centre["stomach"][2] > centre["liver"][2] + 0.01  # anterior at +Z
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--activity", "3xx"], "arkit: --activity: cannot read '3xx' as a quantity (unknown unit 'xx')\n"),
+    (["--activity", "0MBq"], "arkit: --activity: the activity must be positive, got '0MBq'\n"),
+    (["--window", "5:1"], "arkit: --window must be MIN:MAX with MAX > MIN, e.g. 0:5, got '5:1'\n"),
+    (["--voiding", "2"], "arkit: --voiding: '2' has no unit; give a time such as 120 min, 2 h or 8 d\n"),
+    (["--quantity", "sul"], "arkit: --quantity sul needs --height (e.g. 175cm) for the lean body mass\n"),
+])
+def test_a_bad_tracer_option_names_the_flag(tmp_path, capsys, flags, expected):
+    """The same parser as a lesson's (tests/lesson/test_source.py), but named as a flag."""
+    out = tmp_path / "x.glb"
+    code, _, err = run(["hologram", SMALL_PHANTOM, "--tracer", "fdg", *flags, "-o", str(out)], capsys)
+    assert code == 2 and err == expected and not out.exists()

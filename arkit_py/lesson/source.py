@@ -46,6 +46,7 @@ class LessonSource:
     data: dict  # as written (YAML -> Python)
     positions: dict = field(default_factory=dict)  # path tuple -> (line, column), 1-based
     normalised: dict = field(default_factory=dict)
+    tracers: dict = field(default_factory=dict)  # hologram ID -> its TracerInput (arkit_py.tracer.inputs)
 
     @property
     def id(self) -> str:
@@ -230,35 +231,17 @@ def _check(src: LessonSource) -> None:
         if "ct" in h:
             _lesson_file(src, base + ("ct",), h["ct"])
         if "tracer" in h:
-            tracer = h["tracer"]
-            if tracer.endswith((".yaml", ".yml", ".csv")):
-                path = _lesson_file(src, base + ("tracer",), tracer)
-                _check_tracer_file(src, base + ("tracer",), path)
-                if tracer.endswith(".csv") and "nuclide" not in h:
-                    raise src.error(base + ("tracer",), "a curves file needs 'nuclide' (e.g. F-18)")
-            elif (src.folder / tracer.split("?", 1)[0]).exists():  # a PET: NIfTI, or DICOM (DIR?series=N)
-                _lesson_file(src, base + ("tracer",), tracer)
-            else:
-                from ..tracer.model import library_ids
-
-                if tracer not in library_ids():
-                    close = difflib.get_close_matches(tracer, library_ids(), n=1)
-                    hint = f" (did you mean {close[0]!r}?)" if close else f" (library: {', '.join(library_ids())})"
-                    raise src.error(base + ("tracer",), f"unknown tracer {tracer!r}{hint}")
-        for key in ("activity", "until", "clip", "voiding"):
-            if key in h:
-                kind = "activity" if key == "activity" else "time"
-                if key == "voiding" and h[key].strip().lower() == "none":
-                    continue
-                _quantity(src, base + (key,), h[key], kind, positive=True)
-        if "window" in h and not h["window"][1] > h["window"][0]:
-            raise src.error(base + ("window",), "must be [min, max] with max > min")
+            tracer = _lesson_tracer(src, base + ("tracer",), h["tracer"])
+            if tracer.kind.name == "curves" and "nuclide" not in h:
+                raise src.error(base + ("tracer",), "a curves file needs 'nuclide' (e.g. F-18)")
+            src.tracers[hid] = tracer
+        _tracer_fields(src, hid)
         for j, name in enumerate(h.get("structures", [])):
             problem = _structure_problem(name)
             if problem:
                 raise src.error(base + ("structures", j), problem)
-        if any(k in h for k in ("activity", "until", "clip", "window", "quantity", "voiding")) and "tracer" not in h:
-            key = next(k for k in ("activity", "until", "clip", "window", "quantity", "voiding") if k in h)
+        if any(k in h for k in _TRACER_ONLY) and "tracer" not in h:
+            key = next(k for k in _TRACER_ONLY if k in h)
             raise src.error(base + (key,), "only a hologram with a tracer takes this")
     first = next(iter(holograms))
     quiz_ids: dict[str, int] = {}
@@ -314,19 +297,54 @@ def _lesson_file(src: LessonSource, where: tuple, name: str) -> Path:
     return path
 
 
-def _check_tracer_file(src: LessonSource, where: tuple, path: Path) -> None:
-    """Read a tracer .yaml or curves .csv as the build will, so validate refuses what the
-    build would."""
-    from ..tracer.curves import read_curves_csv
-    from ..tracer.model import load_tracer
+def _lesson_tracer(src: LessonSource, where: tuple, spec: str):
+    """The kind of a hologram's tracer (the tracer-input registry's, files relative to the
+    lesson folder); a tracer file or curves file is read as the build will read it, so
+    validate refuses what the build would."""
+    from ..tracer.inputs import find_tracer
+    from ..tracer.tracerfile import library_ids
 
+    tracer = find_tracer(spec, folder=src.folder)
+    if tracer is None:
+        close = difflib.get_close_matches(spec, library_ids(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (library: {', '.join(library_ids())})"
+        raise src.error(where, f"unknown tracer {spec!r}{hint}")
+    if tracer.kind.file:
+        _lesson_file(src, where, spec)
+        if not tracer.kind.pet:  # a PET is read when the hologram is built
+            try:
+                tracer.read()
+            except InputError as error:
+                raise src.error(where, error.problem) from None
+    return tracer
+
+
+#: The hologram fields that need a tracer, in the order a lesson checks them.
+_TRACER_ONLY = ("activity", "until", "clip", "window", "quantity", "voiding")
+
+
+def _tracer_fields(src: LessonSource, hid: str) -> dict:
+    """The hologram's tracer and colour fields parsed as ``arkit hologram`` parses its flags
+    (:func:`arkit_py.tracer.options.uptake_fields`): UptakeOptions keyword arguments; a bad
+    value is an error at its field (``holograms.fdg.activity: ...``)."""
+    from ..tracer.options import SHARED_FIELDS, OptionError, uptake_fields
+
+    h = src.data["holograms"][hid]
     try:
-        if path.suffix.lower() == ".csv":
-            read_curves_csv(path)
-        else:
-            load_tracer(str(path))
-    except InputError as error:
-        raise src.error(where, error.problem) from None
+        return uptake_fields({key: h.get(key) for key in SHARED_FIELDS}, name=str)
+    except OptionError as error:
+        raise src.error(("holograms", hid, error.key), error.field_problem) from None
+
+
+def uptake_options(src: LessonSource, hid: str):
+    """The UptakeOptions of hologram ``hid`` (None without a tracer): its tracer (a file
+    joined to the lesson folder) and its fields, parsed by the same code as the CLI's."""
+    from ..scene.uptake import UptakeOptions
+
+    if "tracer" not in src.data["holograms"][hid]:
+        return None
+    tracer = src.tracers.get(hid) or _lesson_tracer(src, ("holograms", hid, "tracer"), src.data["holograms"][hid]["tracer"])
+    return UptakeOptions(tracer=tracer.spec, **_tracer_fields(src, hid))
 
 
 def _quantity(src: LessonSource, where: tuple, text, kind: str, *, positive: bool = False) -> float:
@@ -385,30 +403,24 @@ def _check_quiz(src: LessonSource, where: tuple, quiz: dict) -> None:
 # -- normalising for lesson.json ----------------------------------------------------------
 
 
-def _is_lesson_path(folder: Path | None, name: str) -> bool:
-    return folder is not None and (folder / name.split("?", 1)[0]).exists()
-
-
-def _normalise(d: dict, folder: Path | None = None) -> dict:
+def _normalise(d: dict, tracers: dict | None = None) -> dict:
+    """``tracers``: hologram ID -> its TracerInput (from the checks)."""
     out = copy.deepcopy(d)
     out = {"schema_version": SCHEMA_VERSION, **out}
     first = next(iter(d["holograms"]))
-    for h in out["holograms"].values():
+    for hid, h in out["holograms"].items():
         h.setdefault("profile", "phone")
         h.setdefault("usdz", True)
-        # file names can identify a patient: they never enter a bundle (DESIGN.md "Privacy")
+        # file names can identify a patient: they never enter a bundle (docs/security.md)
         if not h["source"].startswith("phantom:"):
             h["source"] = "label map"
         if "labels" in h and not is_shipped(h["labels"]):
             h["labels"] = "label table"
         if "ct" in h:
             h["ct"] = "CT"
-        if h.get("tracer", "").endswith((".yaml", ".yml")):
-            h["tracer"] = "tracer file"
-        elif h.get("tracer", "").endswith(".csv"):
-            h["tracer"] = "curves file"
-        elif "tracer" in h and _is_lesson_path(folder, h["tracer"]):
-            h["tracer"] = "PET"
+        tracer = (tracers or {}).get(hid)
+        if tracer is not None and tracer.kind.shown:  # a tracer file, curves file or PET
+            h["tracer"] = tracer.kind.shown
     for step in out["steps"]:
         step.setdefault("hologram", first)
         time = step.get("time")
@@ -455,5 +467,5 @@ def load_lesson(folder: str | os.PathLike) -> LessonSource:
         _check(src)
     except InputError as error:  # e.g. a tracer file that fails to load
         raise src.error(("holograms",), error.problem) from None
-    src.normalised = _normalise(data, src.folder)
+    src.normalised = _normalise(data, src.tracers)
     return src

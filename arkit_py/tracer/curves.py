@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
-from ..units import UnitError, parse_quantity, unit_factor
+from ..units import UnitError, unit_factor
 
 TIME_COLUMNS = {"time_s": 1.0, "time_min": 60.0, "time_h": 3600.0, "time_d": 86400.0}
 #: The latest time a curve sample (or a time option) may have: 10 years (of 365.25 days).
@@ -208,27 +208,3 @@ def _fmt(x: float, digits: int) -> str:
     if x == 0:
         return "0"
     return f"{x:.{digits}g}"
-
-
-def parse_activity(text: str, *, what: str = "--activity") -> float:
-    """An administered activity in Bq, > 0; the message names the option."""
-    try:
-        value = parse_quantity(text, "activity")
-    except UnitError as error:
-        raise InputError(None, f"{what}: {error}") from None
-    if value <= 0:
-        raise InputError(None, f"{what}: the activity must be positive, got {text!r}")
-    return value
-
-
-def parse_time(text: str, *, what: str, allow_zero: bool = False) -> float:
-    """A time in s, > 0 (or >= 0) and at most :data:`MAX_TIME_S`; the message names the option."""
-    try:
-        value = parse_quantity(text, "time")
-    except UnitError as error:
-        raise InputError(None, f"{what}: {error}") from None
-    if value < 0 or (value == 0 and not allow_zero):
-        raise InputError(None, f"{what}: must be positive, got {text!r}")
-    if value > MAX_TIME_S:
-        raise InputError(None, f"{what}: {text!r} is more than {MAX_TIME_TEXT} (at most {MAX_TIME_S:.4g} s)")
-    return value

@@ -241,3 +241,50 @@ def test_validate_reads_the_lessons_tracer_file(tmp_path):
     (folder / "my.yaml").write_text(_bomb() + "base: fdg\n")
     with pytest.raises(LessonError, match="anchors and aliases"):
         load_lesson(folder)
+
+
+# -- tracer fields: parsed by the CLI's parser, errors at the lesson field ----------------------
+
+TRACED = "    profile: phone\n    tracer: fdg\n"
+
+
+@pytest.mark.parametrize("field,value,expected", [
+    ("activity", "3xx", "holograms.body.activity: cannot read '3xx' as a quantity (unknown unit 'xx')"),
+    ("activity", "0 MBq", "holograms.body.activity: the activity must be positive, got '0 MBq'"),
+    ("until", "'2'", "holograms.body.until: '2' has no unit"),
+    ("clip", "0 s", "holograms.body.clip: must be positive, got '0 s'"),
+    ("voiding", "soon", "holograms.body.voiding: cannot read 'soon'"),
+    ("window", "[5, 1]", "holograms.body.window: must be [min, max] with max > min"),
+])
+def test_a_bad_tracer_field_names_the_lesson_field_not_a_flag(tmp_path, field, value, expected):
+    message = _error(tmp_path, "    profile: phone", f"{TRACED}    {field}: {value}")
+    line = template_text().splitlines().index("    profile: phone") + 3
+    assert f"lesson.yaml:{line}:" in message and expected in message, message
+    assert "--" not in message
+
+
+def test_lesson_and_cli_give_the_same_uptake_options(tmp_path):
+    from arkit_py.cli import _uptake_options, build_parser
+    from arkit_py.lesson.source import uptake_options
+
+    fields = {"activity": "300 MBq", "until": "90 min", "clip": "10 s", "window": "[0, 4]", "quantity": "suv",
+              "voiding": "2 h", "nuclide": "F-18"}
+    text = template_text().replace("    profile: phone", TRACED + "".join(f"    {k}: {v}\n" for k, v in fields.items()))
+    lesson = uptake_options(load_lesson(write_lesson(tmp_path, text)), "body")
+    args = build_parser().parse_args(["hologram", "-o", "x.glb", "--tracer", "fdg", "--activity", "300MBq",
+                                      "--until", "90min", "--clip", "10s", "--window", "0:4", "--quantity", "suv",
+                                      "--voiding", "2h", "--nuclide", "F-18"])
+    assert lesson == _uptake_options(args)
+    assert lesson.activity_bq == pytest.approx(300e6) and lesson.window == (0.0, 4.0) and lesson.voiding_s == 7200
+
+
+def test_a_tracer_file_beside_the_lesson_is_resolved_and_named_generically(tmp_path):
+    from arkit_py.lesson.source import uptake_options
+
+    text = template_text().replace("    profile: phone", "    profile: phone\n    tracer: mine.yaml\n    voiding: none")
+    folder = write_lesson(tmp_path, text)
+    (folder / "mine.yaml").write_text("base: fdg\nid: mine\n", encoding="utf-8")
+    src = load_lesson(folder)
+    assert src.normalised["holograms"]["body"]["tracer"] == "tracer file"
+    options = uptake_options(src, "body")
+    assert options.tracer == str(src.folder / "mine.yaml") and options.no_voiding and options.voiding_s is None

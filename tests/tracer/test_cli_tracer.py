@@ -196,7 +196,7 @@ def test_dose_masses_from_a_segmentation(capsys):
     code, out, err = run(["tracer", "dose", "fdg", "--segmentation", "phantom:mird-adult?voxel=4", "--json"], capsys)
     assert code == 0, err
     rows = {r["region"]: r for r in json.loads(out)["rows"]}
-    # the phantom's brain: 1470 mL analytic (research/nucmed.md 1.4) x 1.04 g/mL
+    # the phantom's brain: 1470 mL analytic (docs/data-sources.md#mird-phantom) x 1.04 g/mL
     assert rows["brain"]["mass_g"] == pytest.approx(1470.27 * 1.04, rel=0.01)
     code, out, _ = run(["tracer", "dose", "fdg", "--json"], capsys)
     reference = {r["region"]: r for r in json.loads(out)["rows"]}

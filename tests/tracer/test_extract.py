@@ -26,15 +26,11 @@ import pytest
 from scipy.special import erf
 
 from arkit_py.errors import InputError
+from arkit_py.sources.pet import DynamicPet
 from arkit_py.sources.segmentation import Segment, Segmentation
 from arkit_py.structures import lookup
-from arkit_py.tracer.extract import (
-    DynamicPet,
-    extract_curves,
-    labels_on_grid,
-    read_dynamic_pet,
-    sample_inward,
-)
+from arkit_py.tracer.extract import extract_curves, labels_on_grid, sample_inward
+from arkit_py.tracer.inputs import read_pet as read_dynamic_pet
 
 SHAPE = (64, 64, 48)
 SPACING = np.array([3.0, 3.0, 4.0])

@@ -126,7 +126,7 @@ def test_voiding_empties_the_bladder_at_each_void():
 
 
 def test_fdg_follows_the_quoted_icrp_fractions():
-    """Brain TIAC = 0.08 x tau(F-18) (research/nucmed.md 3.1, derived)."""
+    """Brain TIAC = 0.08 x tau(F-18) (docs/data-sources.md#published-tiacs, derived)."""
     tiac = load_tracer("fdg").tiac_regions()
     assert tiac["brain"] == pytest.approx(0.211, abs=0.0005)
     assert tiac["liver"] == pytest.approx(0.132, abs=0.0005)
