@@ -33,7 +33,7 @@ class DecimateOptions:
 
     budget: int | None = 100_000
     relative_cap: float = 0.01
-    min_error_mm: float | None = None  # None: a tenth of the voxel (set by build_meshes)
+    min_error_mm: float | None = None  # None: a fifth of the finest voxel (meshes.default_min_error_mm)
     max_error_mm: float = 20.0
     bisection_steps: int = 12
 

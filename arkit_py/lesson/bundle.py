@@ -26,7 +26,7 @@ from .extract import extract_bundle
 from .lessonjson import check_lesson_json, step_names
 from .reading import Bundle, read_bundle
 from .signing import load_private_key, signature_for
-from .source import SCHEMA_VERSION, LessonSource, display_path, load_lesson
+from .source import SCHEMA_VERSION, LessonSource, display_path, load_lesson, uptake_options
 from .zipformat import CHUNK, MEDIA_TYPES, json_bytes, sha256, write_zip
 
 
@@ -97,9 +97,7 @@ def hologram_key(src: LessonSource, hid: str, versions: dict) -> str:
 def _build_hologram(src: LessonSource, hid: str, progress=None) -> dict[str, bytes]:
     """GLB (and USDZ) bytes of one hologram of the lesson."""
     from ..scene.hologram import HologramOptions, build_hologram
-    from ..scene.uptake import UptakeOptions
     from ..sources.load import load_segmentation
-    from ..units import parse_quantity
 
     h = src.data["holograms"][hid]
     source = h["source"]
@@ -118,23 +116,7 @@ def _build_hologram(src: LessonSource, hid: str, progress=None) -> dict[str, byt
             seg = add_body_from_ct(seg, read_ct(str(src.folder / h["ct"])))
         except ArkitError as error:
             raise src.error(("holograms", hid, "ct"), str(error)) from None
-    uptake = None
-    if "tracer" in h:
-        tracer = h["tracer"]
-        if tracer.endswith((".yaml", ".yml", ".csv")) or (src.folder / tracer.split("?", 1)[0]).exists():
-            tracer = str(src.folder / tracer)  # a tracer file, curves or a PET beside the lesson
-        voiding = h.get("voiding")
-        uptake = UptakeOptions(
-            tracer=tracer,
-            activity_bq=parse_quantity(h["activity"], "activity") if "activity" in h else None,
-            until_s=parse_quantity(h["until"], "time") if "until" in h else None,
-            clip_s=parse_quantity(h.get("clip", "12 s"), "time"),
-            window=tuple(h["window"]) if "window" in h else None,
-            quantity=h.get("quantity"),
-            voiding_s=parse_quantity(voiding, "time") if voiding and voiding.lower() != "none" else None,
-            no_voiding=bool(voiding and voiding.lower() == "none"),
-            nuclide=h.get("nuclide"),
-        )
+    uptake = uptake_options(src, hid)  # parsed as `arkit lesson validate` and the CLI parse it
     options = HologramOptions(profile=h.get("profile", "phone"), structures=tuple(h.get("structures", [])),
                               source="phantom:mird-adult" if source.startswith("phantom:") else "label map",
                               uptake=uptake)

@@ -1,7 +1,7 @@
 """The contract of ``lesson.json`` inside a bundle, checked wherever a bundle is read
 (upload, ``arkit serve --lessons``, ``arkit lesson inspect``).
 
-lesson.json is lesson.yaml normalised (docs/lessons.md): the same fields, plus what the
+lesson.json is lesson.yaml normalised (docs/lesson-format.md): the same fields, plus what the
 build adds. Its JSON Schema is derived here from the lesson schema, so the two never drift:
 
 - top level: ``schema_version`` (required) and ``thumbnail`` (an asset);

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..structures import lookup
+from ..tracer import inputs
 from ..tracer.curves import Curves, read_curves_csv
 from ..tracer.decay import nuclide as get_nuclide
 from ..tracer.model import library_ids, load_tracer
@@ -66,13 +67,7 @@ MAX_FRAMES = 24  # morph targets per per-vertex mesh
 def is_pet(spec: str) -> bool:
     """A PET to measure: a NIfTI (with its PET-BIDS sidecar) or a DICOM PET series (a folder
     holding DICOM, a ``.zip`` or ``.dcm``, a DICM file, ``PATH?series=N``)."""
-    return spec.lower().endswith((".nii", ".nii.gz")) or is_dicom_pet(spec)
-
-
-def is_dicom_pet(spec: str) -> bool:
-    from ..sources.dicom.pet import looks_like_dicom_image
-
-    return not spec.lower().endswith((".nii", ".nii.gz")) and looks_like_dicom_image(spec)
+    return inputs.is_pet(spec)
 
 
 def _region_table() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]]:
@@ -130,19 +125,20 @@ def apply_uptake(doc: Document, options: UptakeOptions, *, seg=None, gltf_to_ras
     present, body = _present(doc)
     pet = None
     pet_weight_g = None
-    if is_pet(spec):
+    source = inputs.resolve_tracer(spec)  # the tracer-input registry: a PET, curves or a model
+    if source.kind.pet:
         if seg is None:
             raise ValueError("apply_uptake: a dynamic PET needs the segmentation (seg=)")
-        from ..tracer.extract import extract_curves, read_dynamic_pet
+        from ..tracer.extract import extract_curves
 
-        dicom = is_dicom_pet(spec)
-        pet = read_dynamic_pet(spec, bids=options.bids, nuclide=options.nuclide if dicom else None)
+        dicom = source.kind.name == "dicom-pet"
+        pet = source.read(bids=options.bids, nuclide=options.nuclide if dicom else None)
         curves = extract_curves(pet, seg, spec=spec)
         nuclide_name = options.nuclide or pet.nuclide
         if not nuclide_name:
             where = "DICOM header names no nuclide (RadionuclideCodeSequence)" if dicom else \
                 "sidecar names no TracerRadionuclide"
-            raise InputError(spec, f"the PET {where}; give --nuclide (e.g. F-18)")
+            raise InputError(spec, f"the PET {where}; give the nuclide (--nuclide, or nuclide: in a lesson; e.g. F-18)")
         nuclide_name = get_nuclide(nuclide_name).name
         if len(curves.times_s) == 1:  # a static PET: its one frame held from start to end
             curves = _held_frame(curves, pet)
@@ -155,13 +151,13 @@ def apply_uptake(doc: Document, options: UptakeOptions, *, seg=None, gltf_to_ras
         tracer_name = "DICOM PET" if dicom else "dynamic PET"
         quantity = options.quantity or "concentration"
         window = options.window
-    elif spec.lower().endswith(".csv"):
+    elif source.kind.name == "curves":
         curves, regions, nuclide_name, activity = _from_curves(spec, options)
         tracer_name = "curves file"
         quantity = options.quantity or "concentration"
         window = options.window
     else:
-        model = load_tracer(spec)
+        model = source.read()
         if options.no_voiding:
             model = model.with_voiding(None)
         elif options.voiding_s is not None:
@@ -176,7 +172,7 @@ def apply_uptake(doc: Document, options: UptakeOptions, *, seg=None, gltf_to_ras
         quantity = options.quantity or model.quantity
         window = options.window or model.window
     if quantity not in ("concentration", "suv", "sul"):
-        raise InputError(spec, f"--quantity must be concentration, suv or sul, got {quantity!r}")
+        raise InputError(spec, f"the quantity must be concentration, suv or sul, got {quantity!r}")
     n = get_nuclide(nuclide_name)
     until_s = float(curves.times_s[-1])
     if options.until_s:
@@ -238,7 +234,7 @@ def apply_uptake(doc: Document, options: UptakeOptions, *, seg=None, gltf_to_ras
         window = (0.0, _nice(0.5 * peak if peak > 0 else 1.0))
     vmin, vmax = float(window[0]), float(window[1])
     if not (math.isfinite(vmin) and math.isfinite(vmax) and vmax > vmin):
-        raise InputError(spec, f"--window must be min:max with max > min, got {vmin:g}:{vmax:g}")
+        raise InputError(spec, f"the window must be min:max with max > min, got {vmin:g}:{vmax:g}")
     unit = "g/mL" if quantity in ("suv", "sul") else "kBq/mL"
     doc.legend = Legend(quantity, unit, vmin, vmax, UPTAKE_PALETTE, float(options.clip_s), until_s,
                         decay_corrected)
@@ -307,7 +303,7 @@ def _vertex_uptake(doc: Document, pet, to_ras: np.ndarray, colour_quantity, lam:
 
 def _from_curves(spec: str, options: UptakeOptions):
     if not options.nuclide:
-        raise InputError(spec, "--nuclide is needed with a curves file (e.g. --nuclide F-18)")
+        raise InputError(spec, "a curves file needs its nuclide (--nuclide, or nuclide: in a lesson; e.g. F-18)")
     n = get_nuclide(options.nuclide)
     curves: Curves = read_curves_csv(spec, unit=options.unit, decay_corrected=options.curves_decay_corrected,
                                      nuclide=n.name)

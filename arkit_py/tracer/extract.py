@@ -3,7 +3,7 @@ structure in every frame, and samples just inside structure surfaces.
 
 The PET is a :class:`~arkit_py.sources.pet.DynamicPet` (frames in Bq/mL, times after
 injection), read by :mod:`arkit_py.sources.pet` (a NIfTI and its PET-BIDS sidecar, or a
-DICOM PET series); :func:`read_dynamic_pet` is kept here for the callers that import it.
+DICOM PET series) and reached through the tracer-input registry (:mod:`arkit_py.tracer.inputs`).
 
 Measuring (:func:`extract_curves`): labels on another voxel grid are resampled to the PET
 grid by nearest neighbour through the two affines (each PET voxel centre takes the label
@@ -21,13 +21,11 @@ import math
 import numpy as np
 
 from ..errors import InputError
-from ..sources.pet import DynamicPet, dynamic_pet_from_dicom
+from ..sources.pet import DynamicPet
 from ..sources.segmentation import Segmentation
 from .curves import Curves
-from .inputs import read_pet as read_dynamic_pet
 
-__all__ = ["DynamicPet", "dynamic_pet_from_dicom", "extract_curves", "labels_on_grid", "read_dynamic_pet",
-           "sample_inward"]
+__all__ = ["extract_curves", "labels_on_grid", "sample_inward"]
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from arkit_py.scene.hologram import HologramOptions, build_hologram
 from arkit_py.scene.uptake import UptakeOptions, is_pet
 from arkit_py.sources.dicom.suv import suv_factor
 from arkit_py.sources.load import load_segmentation
-from arkit_py.tracer.extract import read_dynamic_pet
+from arkit_py.tracer.inputs import read_pet as read_dynamic_pet
 from tests.sources.test_dicom_series import (
     PET_STORAGE,
     Geometry,
