@@ -117,7 +117,10 @@ def _build_hologram(src: LessonSource, hid: str, progress=None) -> dict[str, byt
         except ArkitError as error:
             raise src.error(("holograms", hid, "ct"), str(error)) from None
     uptake = uptake_options(src, hid)  # parsed as `arkit lesson validate` and the CLI parse it
-    options = HologramOptions(profile=h.get("profile", "phone"), structures=tuple(h.get("structures", [])),
+    wanted = h.get("structures", [])  # names, and whole systems as system:<system>
+    options = HologramOptions(profile=h.get("profile", "phone"),
+                              structures=tuple(n for n in wanted if not n.startswith("system:")),
+                              systems=tuple(n.removeprefix("system:") for n in wanted if n.startswith("system:")),
                               source="phantom:mird-adult" if source.startswith("phantom:") else "label map",
                               uptake=uptake)
     try:

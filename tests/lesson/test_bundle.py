@@ -63,6 +63,19 @@ def test_a_structure_missing_from_the_hologram_fails_the_build(tmp_path, hologra
     assert not (tmp_path / "dist" / "demo.arlesson").exists()
 
 
+def test_a_hologram_can_take_whole_systems(tmp_path, hologram_cache):
+    """``structures: [system:urinary, ...]`` passes validate, so it must build: the system's
+    structures are in, the others (the digestive organs but the liver) are not."""
+    text = template_text().replace("    profile: phone\n",
+                                   '    profile: phone\n    structures: ["system:urinary", liver, body]\n')
+    text = text.replace('visible: ["system:digestive", "system:urinary", body]', 'visible: ["system:urinary", liver, body]')
+    folder = write_lesson(tmp_path, text)
+    result = build_lesson(folder, tmp_path / "dist", cache_dir=hologram_cache)
+    names = set(result.lesson["holograms"]["body"]["structures"])
+    assert {"kidney_left", "kidney_right", "urinary_bladder", "liver", "body"} <= names
+    assert "stomach" not in names and "spleen" not in names
+
+
 # -- signatures ----------------------------------------------------------------------------
 
 
