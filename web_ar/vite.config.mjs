@@ -6,7 +6,10 @@
 //   served by the Flask server at /static/classroom/. The pages are Jinja shells
 //   (arkit_py/server/templates) that load one fixed-name entry each (join.js,
 //   projection.js, lecturer.js, self_paced.js, library.js) and classroom.css; shared code
-//   (three.js, socket.io-client) goes to hashed chunks.
+//   (three.js, socket.io-client, the features) goes to hashed chunks. Sources:
+//   classroom/pages/<page>.js (one entry a page), classroom/features/ (what the pages are
+//   made of: viewer, AR, in-scene UI, timeline, quiz, live sync, events...) and
+//   classroom/shared/ (DOM and REST helpers, the stylesheet).
 //
 // Code shared by both lives in lib/.
 import { fileURLToPath } from 'node:url';
@@ -42,7 +45,7 @@ export default defineConfig(({ mode }) => {
         cssCodeSplit: false,
         modulePreload: false,
         rolldownOptions: {
-          input: Object.fromEntries(PAGES.map((name) => [name, here(`./classroom/${name}.js`)])),
+          input: Object.fromEntries(PAGES.map((name) => [name, here(`./classroom/pages/${name}.js`)])),
           output: {
             entryFileNames: '[name].js',
             chunkFileNames: 'chunks/[name]-[hash].js',

@@ -1,7 +1,7 @@
 """A small hologram GLB with known contents, made in memory: the browser tests and the
 Node-tool tests use it until (and besides) the real pipeline's output.
 
-Layout as DESIGN.md describes: a root ``hologram`` node, one node per system, one
+Layout as docs/hologram-format.md describes: a root ``hologram`` node, one node per system, one
 structure node per structure with extras {label, system, volume_ml, display}.
 """
 
@@ -40,7 +40,7 @@ def _ellipsoid(centre, radii, subdivisions=3):
 
 
 def build_demo_glb(*, merged: bool = False) -> bytes:
-    """A small hologram in the layout DESIGN.md describes: a root ``hologram`` node, one
+    """A small hologram in the layout docs/hologram-format.md describes: a root ``hologram`` node, one
     node per system, under it one structure node per structure with extras {label, system,
     volume_ml, display}; a translucent PBR body and unlit organs with COLOR_0; the liver
     has a palette-morph (COLOR_0 targets + weights animation). Valid with 0 issues.

@@ -37,6 +37,7 @@ from tests.web.classroom_server import (  # noqa: F401 (fixtures)
     guarded_page,
 )
 from tests.web.conftest import unavailable
+from tests.web.events import wait_loaded, wait_state
 from tests.web.test_student_view import (
     LOAD_MS,
     check_clean,
@@ -151,9 +152,9 @@ def room(browser, classroom_server):  # noqa: F811
         lecturer, lecturer_guard = guarded_page(browser, server.origin, viewport=(1100, 800), name="a11y lecturer")
         lecturer.goto(f"{server.url}/l/{code}#{token}")
         opened.append((lecturer, lecturer_guard))
-        wait_hook(page, "c.joined && c.viewReady === 1 && c.hologram.loaded", LOAD_MS)
-        wait_hook(projection, "c.joined && c.hologram.loaded", LOAD_MS)
-        wait_hook(lecturer, "c.joined && c.step === 1")
+        wait_loaded(page, 1, LOAD_MS)
+        wait_loaded(projection, 1, LOAD_MS)
+        wait_state(lecturer, "d.step === 1")
         yield Room(server, code, token, page, projection, lecturer, [g for _, g in opened])
     finally:
         for page, _ in opened:
@@ -176,7 +177,8 @@ def live_violations(room, axe_available):
     # timeline with its legend, and the liver's details (chosen in the list)
     room.control(action="step", step=1)
     room.control(action="open_quiz")
-    wait_hook(s, "c.viewReady === 1 && c.hologram.labels.length === 1")
+    wait_loaded(s, 1)
+    wait_hook(s, "c.hologram.labels.length === 1")  # laid out on the next frame drawn
     s.locator("#quiz[data-phase='open'] form.kind-choice").wait_for()
     s.locator("#structure-list button[data-structure='liver']").click()
     wait_hook(s, "c.info && c.info.structure === 'liver'")
@@ -188,7 +190,7 @@ def live_violations(room, axe_available):
     # step 3: an identify quiz open (the structures as a radio group)
     room.control(action="step", step=2)
     room.control(action="open_quiz")
-    wait_hook(s, "c.viewReady === 2")
+    wait_loaded(s, 2)
     s.locator("#quiz[data-phase='open'] form.kind-identify").wait_for()
     p.locator("#answers[data-phase='open']").wait_for()
     scan("identify quiz open")
@@ -227,9 +229,9 @@ def test_self_paced_library_and_problem_pages_pass_axe(browser, classroom_server
         found["library, a wrong code"] = run_axe(page, server.origin)
 
         page.goto(server.url + "/lessons/class-web")
-        wait_hook(page, "c.ready && c.step === 0 && c.hologram.loaded", LOAD_MS)
+        wait_loaded(page, 0, LOAD_MS)
         page.click("#next")
-        wait_hook(page, "c.step === 1")
+        wait_state(page, "d.step === 1")
         page.locator("#quiz form.kind-choice").wait_for()
         found["self-paced, a quiz step"] = run_axe(page, server.origin)
         assert page.evaluate(SAMPLES, True) == 7
@@ -375,7 +377,7 @@ def test_contrast_arithmetic_known_answers():
 def test_captions_are_high_contrast(room):
     page = room.student
     room.control(action="step", step=1)
-    wait_hook(page, "c.shownStep === 1")
+    wait_state(page, "d.step === 1")
     box = page.locator("#captions")
     box.wait_for()
     assert box.inner_text() == "Watch the bladder fill over the first hour."
@@ -406,7 +408,8 @@ def test_text_over_the_view_is_readable(room):
     view can show: at least 4.5:1 (WCAG AA) on the worst backdrop the view could draw."""
     page = room.student
     room.control(action="step", step=1)
-    wait_hook(page, "c.viewReady === 1 && c.hologram.labels.length === 1")
+    wait_loaded(page, 1)
+    wait_hook(page, "c.hologram.labels.length === 1")  # laid out on the next frame drawn
     if hook(page, "c.selected") != "liver":
         page.locator("#structure-list button[data-structure='liver']").click()
     wait_hook(page, "c.info && c.info.structure === 'liver'")
@@ -428,7 +431,8 @@ def test_text_over_the_view_is_readable(room):
 def test_keyboard_reaches_and_turns_the_view(room):
     page = room.student
     room.control(action="step", step=2)
-    wait_hook(page, "c.viewReady === 2 && c.hologram.visible.includes('liver')")
+    assert wait_loaded(page, 2)["visible"] > 0
+    assert "liver" in hook(page, "c.hologram.visible")
     page.keyboard.press("Escape")
     # Start where a reader starts: the page's heading (a click there only sets the point
     # sequential navigation starts from; everything after is the keyboard).
@@ -533,7 +537,7 @@ def test_lost_connection_is_said_and_retried_every_2_s(browser, classroom_server
         page.add_init_script(CUT_OFF)
         page.route(re.compile(r"/socket\.io/\?.*transport=polling"), polling)
         page.goto(f"{server.url}/j/{code}")
-        wait_hook(page, "c.joined && c.shownStep === 0")
+        wait_state(page, "d.step === 0")
         options = hook(page, "c.reconnection")
         assert options["delayMax"] <= 2000, options
         assert options["delay"] * (1 + options["randomizationFactor"]) <= 2000, options
@@ -572,12 +576,12 @@ def test_lecturer_console_space_presses_buttons(room):
     presses the button (here a step in the list, so the step says which happened)."""
     page = room.lecturer
     room.control(action="step", step=2)
-    wait_hook(page, "c.step === 2")
+    wait_state(page, "d.step === 2")
     page.focus(".step-link[data-step='0']")
     page.keyboard.press(" ")
-    wait_hook(page, "c.step === 0", 5_000)
+    wait_state(page, "d.step === 0", 5_000)
     page.click("#title")  # nothing focused: Space is "next"
     page.keyboard.press(" ")
-    wait_hook(page, "c.step === 1", 5_000)
+    wait_state(page, "d.step === 1", 5_000)
     page.keyboard.press("Shift+ ")
-    wait_hook(page, "c.step === 0", 5_000)
+    wait_state(page, "d.step === 0", 5_000)

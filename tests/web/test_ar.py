@@ -1,4 +1,4 @@
-"""The WebXR client (web_ar/classroom/ar.js) in headless Chromium under the npm ``iwer``
+"""The WebXR client (web_ar/classroom/features/ar.js) in headless Chromium under the npm ``iwer``
 WebXR runtime, with ``@iwer/sem`` and a room capture loaded from disk.
 
 The test page (web_ar/xrtest, built by ``npm run build --prefix web_ar`` into
@@ -122,7 +122,13 @@ def test_place_on_table_by_hit_test_and_select_the_liver(page, xr_server, table_
     state = enter(page)
     assert state["inSession"] and state["mode"] == "immersive-ar"
     assert state["hitTest"] is True and state["referenceSpace"] == "local-floor"
-    page.wait_for_timeout(2500)  # longer than the fallback delay
+    # Past the fallback delay (2 s) by the page's own clock, with frames run after it (the
+    # fallback is decided in a frame): a surface is in view, so nothing was placed.
+    page.evaluate("""async (delay) => {
+        const t0 = performance.now();
+        while (performance.now() - t0 < delay) await window.__xrtest.waitFrames(1);
+        await window.__xrtest.waitFrames(3);
+    }""", 2500)
     assert ar_state(page)["placed"] is False  # a surface is in view: no fallback, waiting for a select
 
     # The right controller aims at a point on the table top and pulls the trigger.

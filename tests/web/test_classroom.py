@@ -6,9 +6,11 @@ self-paced page."""
 
 from __future__ import annotations
 
+import re
 import time
 
 from tests.web.classroom_server import classroom_bundle, classroom_server, guarded_page  # noqa: F401 (fixtures)
+from tests.web.events import wait_event, wait_loaded, wait_state
 from tests.web.test_preview import drawn_fraction
 
 LOAD_MS = 45_000  # a GLB decoded and drawn by software WebGL on two cores
@@ -40,29 +42,44 @@ def test_lecturer_paces_students_and_projection(browser, classroom_server):  # n
         projection, _ = open_page(f"/p/{code}", "projection", viewport=(1280, 720))
         students = [open_page(f"/j/{code}", f"student {i}")[0] for i in range(3)]
         for student in students:
-            wait_hook(student, "c.joined && c.shownStep === 0 && !!c.participantId")
+            wait_state(student, "d.step === 0 && d.live")
+            wait_hook(student, "!!c.participantId")
             assert student.locator("#step-title").inner_text() == "Welcome"
             assert "class" in student.locator(".narration strong").inner_text()  # narration_html as HTML
         ids = {hook(s, "c.participantId") for s in students}
         assert len(ids) == 3
 
         lecturer, lecturer_guard = open_page(f"/l/{code}#{token}", "lecturer", viewport=(1100, 800))
-        wait_hook(lecturer, "c.joined && c.step === 0")
+        wait_state(lecturer, "d.step === 0")
         # the token left the address bar and lives in sessionStorage only
         assert lecturer.evaluate("() => window.location.hash") == ""
         assert lecturer.evaluate(f"() => sessionStorage.getItem('arkit:control:{code}')") == token
-        wait_hook(projection, "c.joined && c.hologram.loaded", LOAD_MS)
+        wait_loaded(projection, 0, LOAD_MS)
         projection.wait_for_function("() => document.querySelector('#participants').dataset.count === '3'")
 
         # the lecturer advances with the keyboard, as a presenter clicker does
         pressed = time.time() * 1000
         lecturer.keyboard.press("ArrowRight")
         for student in students:
-            wait_hook(student, "c.shownStep === 1", 5_000)
+            wait_state(student, "d.step === 1", 5_000)
             assert hook(student, "c.stepShownAt") - pressed < 1000, "a student saw the new step after more than 1 s"
             assert student.locator("#step-title").inner_text() == "Where FDG goes"
-        wait_hook(lecturer, "c.step === 1")
+        wait_state(lecturer, "d.step === 1")
         assert lecturer.locator(".step-link.current").inner_text().startswith("Where FDG goes")
+
+        # the tracer time from the console (the Timeline in control mode): play / pause and the
+        # scrubber go out as actions; every student following shows the new time
+        playing = wait_state(lecturer, "d.step === 1")["playback"]["playing"]
+        assert hook(lecturer, "c.timeline.mode") == "control"
+        lecturer.click("#play")
+        flipped = f"d.playback.playing === {str(not playing).lower()}"
+        wait_state(lecturer, flipped, 5_000)
+        lecturer.locator("#time").fill("2400")  # the scrubber's steps are 1/1000 of its range: 7.2 s here
+        wait_state(lecturer, "Math.abs(d.playback.time_s - 2400) < 8", 5_000)
+        for student in students:
+            wait_state(student, f"{flipped} && Math.abs(d.playback.time_s - 2400) < 8", 5_000)
+            assert hook(student, "c.timeline.following") is True
+            assert hook(student, "c.timeline.playing") is (not playing)
 
         # the lecturer opens the quiz; two students answer, one right and one wrong
         lecturer.click("#open-quiz")
@@ -86,14 +103,16 @@ def test_lecturer_paces_students_and_projection(browser, classroom_server):  # n
         students[2].locator("#quiz[data-phase='revealed'] .distribution").wait_for()
 
         # the hologram is drawn on the projection, with the tracer time moving
-        wait_hook(projection, "c.hologram.loaded && c.hologram.visible.includes('urinary_bladder') && c.hologram.clip_time !== null")
+        loaded = wait_loaded(projection, 1, LOAD_MS)
+        assert loaded["page"] == "projection" and loaded["cached"] is True  # the same file as step 1's
+        wait_hook(projection, "c.hologram.visible.includes('urinary_bladder') && c.hologram.clip_time !== null")
         png = projection.locator("#viewport").screenshot()
         assert drawn_fraction(png) > 0.02, "the projection's viewer shows only background"
 
         # the same student after a reload (participant id from localStorage)
         before = hook(students[2], "c.participantId")
         students[2].reload()
-        wait_hook(students[2], "c.joined && c.shownStep === 1")
+        wait_state(students[2], "d.step === 1")  # a reload: a fresh record of events
         assert hook(students[2], "c.participantId") == before
         assert server.api("GET", f"/api/sessions/{code}")["participants"] == 3
 
@@ -128,17 +147,31 @@ def test_library_and_self_paced(browser, classroom_server):  # noqa: F811
         page.goto(server.url + "/")
         page.locator(".lesson[data-lesson='class-web'] a").click()
         page.wait_for_url("**/lessons/class-web")
-        wait_hook(page, "c.ready && c.step === 0 && c.hologram.loaded", LOAD_MS)
+        wait_loaded(page, 0, LOAD_MS)
         assert page.locator("#step-title").inner_text() == "Welcome"
         page.click("#next")
-        wait_hook(page, "c.step === 1")
+        assert wait_state(page, "d.step === 1")["live"] is False
         assert not page.locator("#playback").is_hidden()  # a tracer step: play / pause / time
+        # the Timeline in local mode on the page's own controls, with the hologram's legend
+        assert page.locator("#playback .legend-title").inner_text() == "SUV (g/mL)"
+        timeline = hook(page, "c.timeline")
+        assert timeline["mode"] == "local" and timeline["playing"] is True  # the step plays from its start
+        assert timeline["rate"] == 300  # the page's speed control
+        page.click("#play")
+        wait_hook(page, "!c.timeline.playing")
+        assert page.locator("#play").inner_text() == "Play"
+        page.locator("#time").fill("3000")  # the scrubber's steps are 1/1000 of its range: 7.2 s here
+        wait_hook(page, "Math.abs(c.timeline.time_s - 3000) < 8")
+        assert re.fullmatch(r"(49\.9|50) min after injection", page.locator("#time-label").inner_text())
         page.locator("#quiz .choice[data-value='0']").click()
         page.click("#quiz button[type=submit]")
         page.locator("#quiz .feedback.ok").wait_for()
         assert page.locator("#quiz .feedback").inner_text().startswith("Submitted")
+        answer = wait_event(page, "arkit:answer", "d.quiz === 'organ'")
+        assert answer == {"page": "self-paced", "quiz": "organ", "kind": "choice", "value": [0], "ok": True,
+                          "correct": None, "from": "page"}  # the lesson carries no answers: not checkable here
         page.keyboard.press("PageDown")
-        wait_hook(page, "c.step === 2")
+        wait_state(page, "d.step === 2")
         assert page.locator("#quiz .choice[data-value='liver']").count() == 1  # identify: the structures
         png = page.locator("#viewport").screenshot()
         assert drawn_fraction(png) > 0.02

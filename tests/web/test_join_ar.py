@@ -1,4 +1,4 @@
-"""The student page's "View in AR" (/j/<code>, web_ar/classroom/join.js) end to end under
+"""The student page's "View in AR" (/j/<code>, web_ar/classroom/pages/join.js) end to end under
 the npm ``iwer`` WebXR runtime, against a real ``arkit serve``.
 
 An init script (web_ar/xrtest/inject.js, built by ``npm run build --prefix web_ar`` into
@@ -29,7 +29,8 @@ from tests.web.classroom_server import (  # noqa: F401 (fixtures)
     guarded_page,
 )
 from tests.web.conftest import unavailable
-from tests.web.test_student_view import check_clean, control, hook, wait_hook
+from tests.web.events import wait_ar_status, wait_event, wait_loaded, wait_state
+from tests.web.test_student_view import check_clean, control, hook
 
 ROOT = Path(__file__).resolve().parents[2]
 INJECT = Path(__file__).resolve().parent / "xrtest_build" / "inject.js"  # npm run build:xrtest
@@ -72,12 +73,13 @@ def test_view_in_ar_places_the_hologram_and_answers_identify_quiz(browser, class
     page, guard = guarded_page(browser, server.origin, viewport=(1000, 720), name="AR student")
     try:
         projection.goto(f"{server.url}/p/{code}")
-        wait_hook(projection, "c.joined && c.step === 2")
+        wait_state(projection, "d.step === 2")
 
         page.context.add_init_script(path=str(INJECT))
         page.goto(f"{server.url}/j/{code}")
         assert page.evaluate("() => window.__xrtest && window.__xrtest.ready && window.__xrtest.roomEntities") > 10
-        wait_hook(page, "c.joined && c.viewReady === 2 && c.hologram.loaded", LOAD_MS)
+        wait_loaded(page, 2, LOAD_MS)
+        assert wait_ar_status(page, "available")["mode"] == "immersive-ar"
 
         # iwer's navigator.xr offers immersive-ar: the button shows.
         button = page.locator("#enter-ar")
@@ -89,7 +91,9 @@ def test_view_in_ar_places_the_hologram_and_answers_identify_quiz(browser, class
         # Standing in front of the table, looking at it; the student enters AR.
         page.evaluate("t => window.__xrtest.setHeadset([0, 1.6, 0.35], [t.x, t.y, t.z])", table_top)
         button.click()
-        state = wait_ar(page, "s.inSession")
+        assert wait_ar_status(page, "started")["mode"] == "immersive-ar"
+        state = ar_state(page)
+        assert state["inSession"]
         assert state["mode"] == "immersive-ar" and state["hitTest"] is True
         assert button.inner_text() == "Leave AR"
         page.evaluate("() => window.__xrtest.waitFrames(3)")
@@ -99,7 +103,8 @@ def test_view_in_ar_places_the_hologram_and_answers_identify_quiz(browser, class
         page.evaluate("([f, t]) => window.__xrtest.aim('right', f, t)", [[0.2, 1.2, 0.1], target])
         page.evaluate("() => window.__xrtest.waitFrames(3)")
         page.evaluate("() => window.__xrtest.press('right', 'trigger')")
-        state = wait_ar(page, "s.placed")
+        assert wait_ar_status(page, "placed")["placedBy"] == "hit-test"
+        state = ar_state(page)
         assert state["placedBy"] == "hit-test"
         assert abs(state["position"][1] - table_top["y"]) < 0.03  # on the captured table top
         assert abs(state["height_m"] - 0.40) < 0.01
@@ -118,7 +123,9 @@ def test_view_in_ar_places_the_hologram_and_answers_identify_quiz(browser, class
         state = wait_ar(page, "s.lastSelected !== null")
         assert state["lastSelected"] == "liver"
         assert state["placed"] and state["placedBy"] == "hit-test"  # selecting does not move it
-        wait_hook(page, "c.lastAck && c.lastAck.ok && c.answered['find-liver'] === 'liver'", 10_000)
+        answer = wait_event(page, "arkit:answer", "d.quiz === 'find-liver'", 10_000)
+        assert (answer["value"], answer["ok"], answer["from"]) == ("liver", True, "scene")
+        assert hook(page, "c.answered['find-liver']") == "liver"
         assert hook(page, "c.selected") == "liver"
         assert page.locator("#quiz input[value='liver']").is_checked()
         projection.wait_for_function("() => document.querySelector('#answers').dataset.answered === '1'",
@@ -129,7 +136,8 @@ def test_view_in_ar_places_the_hologram_and_answers_identify_quiz(browser, class
         # Leaving from the headset's system menu (in a session the emulated display covers
         # the page, as a headset shows no page): the page is back, offering AR again.
         page.evaluate("() => window.__xrtest.endSession()")
-        wait_ar(page, "!s.inSession")
+        wait_ar_status(page, "ended")
+        assert ar_state(page)["inSession"] is False
         button.wait_for(state="visible", timeout=STEP_MS)
         assert button.inner_text() == "View in AR"
     finally:

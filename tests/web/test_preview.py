@@ -24,6 +24,15 @@ def drawn_fraction(png: bytes, background=BACKGROUND, threshold: int = 24) -> fl
     return float((diff > threshold).mean())
 
 
+def frames_drawn(page, n: int = 2) -> None:
+    """Returns once the page has run ``n`` more animation frames: the render a change asked
+    for has been drawn (the page's loop draws on the frame after a change)."""
+    page.evaluate("""(n) => new Promise((resolve) => {
+        const next = (left) => (left ? requestAnimationFrame(() => next(left - 1)) : resolve());
+        next(n);
+    })""", n)
+
+
 def open_preview(page, url: str) -> dict:
     """Navigate (allowing only ``url``'s origin), wait for the load to end, return
     window.__arkit."""
@@ -110,7 +119,7 @@ def test_body_opacity_slider_starts_at_the_files_opacity_and_changes_the_picture
     # Pause the animation so only the slider changes the picture.
     page.click("#play")
     slider.fill("0")
-    page.wait_for_timeout(100)
+    frames_drawn(page)
     after = drawn_fraction(canvas.screenshot())
     assert after < before  # without the body only the organs differ from the background
 
@@ -175,7 +184,7 @@ def test_palette_morph_animation_recolours_the_organ(page, preview_server):
     colours = {}
     for t in ("0", "1", "2"):
         page.locator("#time").fill(t)
-        page.wait_for_timeout(50)
+        frames_drawn(page)
         png = page.screenshot(clip={"x": where["x"] - 2, "y": where["y"] - 2, "width": 5, "height": 5})
         colours[t] = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), float).reshape(-1, 3).mean(0)
     blue, yellow, red = colours["0"], colours["1"], colours["2"]

@@ -1,4 +1,4 @@
-"""The student page's 3D view (/j/<code>, web_ar/classroom/join.js) in headless Chromium
+"""The student page's 3D view (/j/<code>, web_ar/classroom/pages/join.js) in headless Chromium
 against a real ``arkit serve``, offline (every request not bound for the server aborted)
 and with no console errors: the hologram is drawn; the liver's rendered colour follows its
 tracer curve at two times set by the lecturer, and its details give the activity and
@@ -27,6 +27,7 @@ from tests.web.classroom_server import (  # noqa: F401 (fixtures)
     classroom_server,
     guarded_page,
 )
+from tests.web.events import events, wait_ar_status, wait_event, wait_loaded, wait_state
 from tests.web.test_preview import drawn_fraction
 
 LOAD_MS = 45_000  # a GLB decoded and drawn by software WebGL on two cores
@@ -133,7 +134,9 @@ def test_view_draws_and_works_by_keyboard(browser, classroom_server):  # noqa: F
     code, token = session["code"], session["control_token"]
     page, guard = student(browser, server, code)
     try:
-        wait_hook(page, "c.joined && c.viewReady === 0 && c.hologram.loaded", LOAD_MS)
+        loaded = wait_loaded(page, 0, LOAD_MS)
+        assert loaded["page"] == "student" and loaded["structures"] >= 9 and loaded["cached"] is False
+        assert wait_state(page, "d.step === 0")["live"] is True
         canvas = page.locator("#viewport canvas")
         assert canvas.get_attribute("role") == "application"
         assert "hologram" in canvas.get_attribute("aria-label")
@@ -173,7 +176,8 @@ def test_view_draws_and_works_by_keyboard(browser, classroom_server):  # noqa: F
         # a step with a label: the box, its leader line and the anchor on the bladder
         control(server, code, token, action="step", step=1)
         control(server, code, token, action="pause")
-        wait_hook(page, "c.viewReady === 1 && c.hologram.labels.length === 1")
+        wait_loaded(page, 1)
+        wait_hook(page, "c.hologram.labels.length === 1")  # laid out on the next frame drawn
         (label,) = hook(page, "c.hologram.labels")
         assert label["structure"] == "urinary_bladder" and label["text"] == "Bladder contents"
         x, y, w, h = label["box"]
@@ -204,7 +208,7 @@ def test_tracer_colour_follows_the_curve(browser, classroom_server, tracer_lesso
     values = np.asarray(liver["values"])
     page, guard = student(browser, server, code, name="tracer student")
     try:
-        wait_hook(page, "c.joined && c.viewReady === 0 && c.hologram.loaded", LOAD_MS)
+        wait_loaded(page, 0, LOAD_MS)
         point = hook(page, "c.probe.screenPoint('liver')")
         assert point, "no point of the view picks the liver"
         seen = {}
@@ -283,9 +287,9 @@ def test_tap_in_3d_answers_identify_quiz(browser, classroom_server):  # noqa: F8
     page = None
     try:
         projection.goto(f"{server.url}/p/{code}")
-        wait_hook(projection, "c.joined && c.step === 2")
+        wait_state(projection, "d.step === 2")
         page, guard = student(browser, server, code, name="tapping student")
-        wait_hook(page, "c.joined && c.viewReady === 2 && c.hologram.loaded", LOAD_MS)
+        wait_loaded(page, 2, LOAD_MS)
         control(server, code, token, action="open_quiz")
         page.locator("#quiz[data-phase='open'] form.kind-identify").wait_for()
         # the list stays the accessible way to answer, with the hologram's display names
@@ -294,7 +298,9 @@ def test_tap_in_3d_answers_identify_quiz(browser, classroom_server):  # noqa: F8
         point = hook(page, "c.probe.screenPoint('liver')")
         assert point, "no point of the view picks the liver"
         page.mouse.click(point["x"], point["y"])
-        wait_hook(page, "c.lastAck && c.lastAck.ok && c.answered['find-liver'] === 'liver'", 10_000)
+        answer = wait_event(page, "arkit:answer", "d.quiz === 'find-liver'", 10_000)
+        assert (answer["value"], answer["ok"], answer["from"]) == ("liver", True, "page")
+        assert hook(page, "c.answered['find-liver']") == "liver"
         assert hook(page, "c.selected") == "liver"
         assert page.locator("#quiz input[value='liver']").is_checked()
         page.locator("#quiz .feedback.ok").wait_for()
@@ -316,11 +322,13 @@ def test_plain_language_errors(browser, classroom_server):  # noqa: F811
     try:
         page.add_init_script("delete window.WebGL2RenderingContext;")
         page.goto(f"{server.url}/j/{code}")
-        wait_hook(page, "c.joined && c.shownStep === 0")
+        assert wait_state(page, "d.step === 0")["page"] == "student"
         status = page.locator("#viewer-status")
         assert "cannot show 3D graphics" in status.inner_text() and "still work" in status.inner_text()
         assert page.locator("#step-title").inner_text() == "Welcome"
         assert page.locator("#structure-list button").count() == 9  # the list works without the view
+        assert wait_ar_status(page, "unsupported")["mode"] is None  # no WebGL: no AR either
+        assert events(page, "arkit:loaded") == []  # no hologram was shown
     finally:
         page.context.close()
     assert guard.blocked == []

@@ -1,4 +1,4 @@
-"""The student page's tracer facts in words (web_ar/classroom/tracer.js) and the legend the
+"""The student page's tracer facts in words (web_ar/classroom/features/tracer.js) and the legend the
 page holds (web_ar/lib/hologram.js ``legendOf``, ``tracerOf``), run in Node on the real
 modules: decay correction of the physical activity with the half-life the GLB carries.
 
@@ -27,7 +27,7 @@ SCRIPT = """
 import { register } from 'node:module';
 register('data:text/javascript,' + encodeURIComponent(%(stub)s));
 globalThis.window = {};
-const tracer = await import('./classroom/tracer.js');
+const tracer = await import('./classroom/features/tracer.js');
 const hologram = await import('./lib/hologram.js');
 const cases = %(cases)s;
 const out = {};

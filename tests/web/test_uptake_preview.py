@@ -12,7 +12,7 @@ from arkit_py.phantoms import mird
 from arkit_py.scene.hologram import HologramOptions, build_hologram
 from arkit_py.scene.uptake import UptakeOptions
 from tests.web.conftest import _serve
-from tests.web.test_preview import open_preview
+from tests.web.test_preview import frames_drawn, open_preview
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def _pixel(page, name: str) -> np.ndarray:
 def _set_time(page, t: float) -> None:
     page.evaluate("""(t) => { const s = document.getElementById('time'); s.value = String(t);
                      s.dispatchEvent(new Event('input')); }""", t)
-    page.wait_for_timeout(300)
+    frames_drawn(page)
 
 
 def test_fdg_plays_and_the_bladder_fills(page, fdg_server):

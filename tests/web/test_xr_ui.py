@@ -1,4 +1,4 @@
-"""The student page's in-scene labels and controls in AR (web_ar/classroom/xr_ui.js) and the
+"""The student page's in-scene labels and controls in AR (web_ar/classroom/features/xr_ui.js) and the
 hologram look (web_ar/lib/look.js), in headless Chromium against a real ``arkit serve``.
 
 Headsets have no DOM overlay, so in an immersive session the page draws what the student
@@ -17,6 +17,10 @@ and, with the controller alone:
   pressing one item, selecting the next on the hologram and pressing the last;
 - leaves AR with the in-scene button.
 
+On the self-paced page (/lessons/<id>, no session) the same in-scene quiz
+(web_ar/classroom/features/scene_quiz.js) answers every kind: identify by a select, and a
+numeric, an order (with Undo) and a choice quiz graded on the page.
+
 On a see-through display (the emulated headset set to ``additive``) every colour is lifted
 so black does not vanish; on the inline view the lift is checked against its formula on
 the liver's pixels: lifted = lift + (1 - lift) * colour, in linear light.
@@ -24,8 +28,10 @@ the liver's pixels: lifted = lift + (1 - lift) * colour, in linear light.
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import zipfile
 
 import numpy as np
 import pytest
@@ -39,13 +45,13 @@ from tests.web.classroom_server import (  # noqa: F401 (fixtures)
     guarded_page,
 )
 from tests.web.conftest import unavailable
+from tests.web.events import mark, wait_ar_status, wait_event, wait_loaded, wait_state
 from tests.web.test_join_ar import (  # noqa: F401 (fixture)
     INJECT,
     LOAD_MS,
     STEP_MS,
     ar_state,
     table_top,
-    wait_ar,
 )
 from tests.web.test_student_view import (  # noqa: F401 (fixture)
     check_clean,
@@ -73,14 +79,22 @@ steps:
     visible: [body, brain, heart, liver]
     translucent: [body]
     quiz: {id: top-down, kind: order, prompt: Top to bottom, answer: [brain, heart, liver]}
+  - title: Which organ
+    hologram: body
+    narration: One of these is an organ.
+    quiz: {id: which-organ, kind: choice, prompt: "Which of these is an organ?", options: [Liver, Chair, Lamp], answer: [0]}
 """)
 LABEL_CARD_EM = 1.6  # a label card is 1.6 times its font size tall (xr_ui.js Label)
 
 
 @pytest.fixture(scope="module")
-def quiz_lesson(tmp_path_factory, classroom_server):  # noqa: F811
-    bundle = build_test_lesson(tmp_path_factory.mktemp("xr-quizzes"), "xr-quizzes", QUIZ_LESSON)
-    upload_lesson(classroom_server.url, bundle, KEY)
+def quiz_bundle(tmp_path_factory):
+    return build_test_lesson(tmp_path_factory.mktemp("xr-quizzes"), "xr-quizzes", QUIZ_LESSON)
+
+
+@pytest.fixture(scope="module")
+def quiz_lesson(quiz_bundle, classroom_server):  # noqa: F811
+    upload_lesson(classroom_server.url, quiz_bundle, KEY)
     return "xr-quizzes"
 
 
@@ -131,8 +145,9 @@ def linear_to_srgb(c: np.ndarray) -> np.ndarray:
 def enter_and_place(page, table: dict) -> dict:
     page.locator("#enter-ar").wait_for(state="visible", timeout=STEP_MS)
     page.evaluate("t => window.__xrtest.setHeadset([0, 1.6, 0.35], [t.x, t.y, t.z])", table)
+    since = mark(page)
     page.click("#enter-ar")
-    wait_ar(page, "s.inSession")
+    wait_ar_status(page, "started", since=since)
     page.evaluate("() => window.__xrtest.waitFrames(3)")
     target = [table["x"] + 0.1, table["y"], table["z"] + 0.1]
     page.evaluate("([f, t]) => window.__xrtest.aim('right', f, t)", [[0.2, 1.2, 0.1], target])
@@ -141,7 +156,8 @@ def enter_and_place(page, table: dict) -> dict:
     page.wait_for_function("() => window.__arkitXRUI && document.querySelector('#enter-ar')", timeout=STEP_MS)
     page.evaluate("() => window.__xrtest.waitFrames(12)")
     page.evaluate("() => window.__xrtest.press('right', 'trigger')")
-    state = wait_ar(page, "s.placed")
+    wait_ar_status(page, "placed", since=since)
+    state = ar_state(page)
     assert math.dist(state["position"][::2], target[::2]) < 0.05, f"placed at {state['position']}, aimed at {target}"
     return state
 
@@ -157,10 +173,10 @@ def test_labels_and_controls_in_the_scene(browser, classroom_server, table_top):
     page, guard = guarded_page(browser, server.origin, viewport=(1000, 720), name="AR student")
     try:
         projection.goto(f"{server.url}/p/{code}")
-        wait_hook(projection, "c.joined && c.step === 1")
+        wait_state(projection, "d.step === 1")
         page.context.add_init_script(path=str(INJECT))
         page.goto(f"{server.url}/j/{code}")
-        wait_hook(page, "c.joined && c.viewReady === 1 && c.hologram.loaded", LOAD_MS)
+        wait_loaded(page, 1, LOAD_MS)
         assert ui(page)["visible"] is False  # nothing in the scene before a session
 
         state = enter_and_place(page, table_top)
@@ -210,7 +226,9 @@ def test_labels_and_controls_in_the_scene(browser, classroom_server, table_top):
         press(page, "arkit-ui:option:0")
         wait_ui(page, "u.buttons.some(b => b.id === 'option:0' && b.pressed)")
         press(page, "arkit-ui:send")
-        wait_hook(page, "c.lastAck && c.lastAck.ok && JSON.stringify(c.answered.organ) === '[0]'", 10_000)
+        answer = wait_event(page, "arkit:answer", "d.quiz === 'organ'", 10_000)
+        assert (answer["value"], answer["ok"], answer["from"]) == ([0], True, "scene")
+        wait_hook(page, "JSON.stringify(c.answered.organ) === '[0]'")
         projection.wait_for_function("() => document.querySelector('#answers').dataset.answered === '1'",
                                      timeout=10_000)
         wait_ui(page, "u.dock.quiz.includes('Answer received')")
@@ -231,7 +249,7 @@ def test_labels_and_controls_in_the_scene(browser, classroom_server, table_top):
 
         # Leaving with the in-scene button.
         press(page, "arkit-ui:leave")
-        wait_ar(page, "!s.inSession")
+        wait_ar_status(page, "ended")
         assert ui(page)["visible"] is False
         assert page.locator("#enter-ar").inner_text() == "View in AR"
     finally:
@@ -251,7 +269,7 @@ def test_see_through_display_lifts_the_colours(browser, classroom_server, tracer
         page.context.add_init_script(script="window.__xrtestOptions = {blendMode: 'additive'}")
         page.context.add_init_script(path=str(INJECT))
         page.goto(f"{server.url}/j/{session['code']}")
-        wait_hook(page, "c.joined && c.viewReady === 0 && c.hologram.loaded", LOAD_MS)
+        wait_loaded(page, 0, LOAD_MS)
         assert hook(page, "c.hologram.look.lift") == 0
         point = hook(page, "c.probe.screenPoint('liver')")
         assert point, "no point of the view picks the liver"
@@ -269,7 +287,7 @@ def test_see_through_display_lifts_the_colours(browser, classroom_server, tracer
         assert state["blendMode"] == "additive"
         assert hook(page, "c.look().lift") == lift
         page.evaluate("() => window.__xrtest.endSession()")
-        wait_ar(page, "!s.inSession")
+        wait_ar_status(page, "ended")
         assert hook(page, "c.look().lift") == 0
     finally:
         page.context.close()
@@ -286,7 +304,7 @@ def test_numeric_and_order_quizzes_in_the_scene(browser, classroom_server, quiz_
     try:
         page.context.add_init_script(path=str(INJECT))
         page.goto(f"{server.url}/j/{code}")
-        wait_hook(page, "c.joined && c.viewReady === 0 && c.hologram.loaded", LOAD_MS)
+        wait_loaded(page, 0, LOAD_MS)
         enter_and_place(page, table_top)
         wait_ui(page, "u.visible")
 
@@ -298,14 +316,15 @@ def test_numeric_and_order_quizzes_in_the_scene(browser, classroom_server, quiz_
         u = wait_ui(page, "u.dock.quiz.includes('Your answer: 370 MBq')")
         assert [b["pressed"] for b in u["buttons"] if b["id"] == "key:unit:MBq"] == [True]
         press(page, "arkit-ui:send")
-        wait_hook(page, "c.lastAck && c.lastAck.ok && c.answered['how-much'] === '370 MBq'", 10_000)
+        answer = wait_event(page, "arkit:answer", "d.quiz === 'how-much'", 10_000)
+        assert (answer["value"], answer["ok"], answer["from"]) == ("370 MBq", True, "scene")
         control(server, code, token, action="reveal")
         # (numeric answers are graded by the server, with units: the page shows both values)
         wait_ui(page, "u.dock.quiz.includes('Your answer: 370 MBq\\nAnswer: 370 MBq')")
 
         # An order: a button, a select on the hologram, a button.
         control(server, code, token, action="step", step=1)
-        wait_hook(page, "c.viewReady === 1")
+        wait_loaded(page, 1)
         control(server, code, token, action="open_quiz")
         u = wait_ui(page, "u.buttons.filter(b => b.id.startsWith('option:')).length === 3")
         items = {b["text"]: b["id"] for b in u["buttons"] if b["id"].startswith("option:")}
@@ -337,18 +356,18 @@ def test_self_paced_lesson_in_ar(browser, classroom_server, table_top):  # noqa:
     try:
         page.context.add_init_script(path=str(INJECT))
         page.goto(f"{server.url}/lessons/class-web")
-        wait_hook(page, "c.ready && c.step === 0 && c.hologram.loaded", LOAD_MS)
+        wait_loaded(page, 0, LOAD_MS)
         enter_and_place(page, table_top)
         u = wait_ui(page, "u.visible && u.dock.nav === '1/3' && u.dock.captions")
         assert u["dock"]["captions"].startswith("Welcome")
         assert "follow" not in {b["id"] for b in u["buttons"]}  # no lecturer to follow
 
         press(page, "arkit-ui:step-next")
-        wait_hook(page, "c.step === 1")
+        wait_state(page, "d.step === 1")
         u = wait_ui(page, "u.dock.nav === '2/3' && u.labels.length === 1")
         assert u["dock"]["captions"].startswith("Where FDG goes")
         press(page, "arkit-ui:step-next")
-        wait_hook(page, "c.step === 2 && c.hologram.loaded")
+        wait_loaded(page, 2)
         u = wait_ui(page, "u.dock.quiz && u.dock.quiz.startsWith('Tap the liver.')")
         assert "Select the structure on the hologram." in u["dock"]["quiz"]
 
@@ -356,10 +375,112 @@ def test_self_paced_lesson_in_ar(browser, classroom_server, table_top):  # noqa:
         assert page.evaluate("() => window.__xrtest.aimAtStructure('liver', 'right')") is not None
         page.evaluate("() => window.__xrtest.waitFrames(2)")
         page.evaluate("() => window.__xrtest.press('right', 'trigger')")
-        wait_hook(page, "c.answered['find-liver'] === 'liver'")
+        answer = wait_event(page, "arkit:answer", "d.quiz === 'find-liver'")
+        assert (answer["value"], answer["from"], answer["correct"]) == ("liver", "scene", None)
         wait_ui(page, "u.dock.quiz.includes('Submitted: Liver')")
         press(page, "arkit-ui:step-prev")
-        wait_hook(page, "c.step === 1")
+        wait_state(page, "d.step === 1")
+    finally:
+        page.context.close()
+    check_clean(guard)
+
+
+def test_self_paced_answers_every_quiz_kind_in_the_scene(browser, classroom_server, quiz_bundle,  # noqa: F811
+                                                         quiz_lesson, table_top):  # noqa: F811
+    """The self-paced page in AR answers a numeric, an order and a choice quiz with the
+    in-scene quiz alone (the keypad with its units, the order by buttons, a select on the
+    hologram and Undo, the options) and grades them locally. The lesson the server gives
+    students carries no answers (test_classroom checks that such answers stay ungraded), so
+    here the page gets the bundle's lesson.json answers added to it, as a lesson carrying
+    its answers would give them: choice and order are graded on the page; numeric answers
+    need the server's units and stay ungraded."""
+    if not INJECT.is_file():
+        unavailable("WebXR init script not built: run npm ci --prefix web_ar && npm run build --prefix web_ar")
+    server = classroom_server
+    with zipfile.ZipFile(quiz_bundle) as z:
+        full = json.loads(z.read("lesson.json"))
+
+    def with_answers(route):
+        response = route.fetch()
+        lesson = response.json()
+        for step, original in zip(lesson["steps"], full["steps"], strict=True):
+            if "quiz" in step:
+                step["quiz"] = {**step["quiz"], "answer": original["quiz"]["answer"]}
+        route.fulfill(response=response, json=lesson)
+
+    page, guard = guarded_page(browser, server.origin, viewport=(1000, 720), name="self-paced AR quizzes")
+    try:
+        page.route(f"**/api/lessons/{quiz_lesson}", with_answers)
+        page.context.add_init_script(path=str(INJECT))
+        page.goto(f"{server.url}/lessons/{quiz_lesson}")
+        wait_loaded(page, 0, LOAD_MS)
+        enter_and_place(page, table_top)
+
+        # A number with its unit on the keypad (the captions stay: no lecturer opens the quiz).
+        u = wait_ui(page, "u.visible && u.dock.nav === '1/3' && u.buttons.some(b => b.id === 'key:7')")
+        assert u["dock"]["quiz"].startswith("10 mCi in MBq?")
+        assert u["dock"]["captions"].startswith("How much")
+        for key in ("3", "7", "0"):
+            press(page, f"arkit-ui:key:{key}")
+        wait_ui(page, "u.dock.quiz.includes('Your answer: 370 (no unit yet)')")
+        press(page, "arkit-ui:key:unit:MBq")
+        u = wait_ui(page, "u.dock.quiz.includes('Your answer: 370 MBq')")
+        assert [b["pressed"] for b in u["buttons"] if b["id"] == "key:unit:MBq"] == [True]
+        press(page, "arkit-ui:send")
+        answer = wait_event(page, "arkit:answer", "d.quiz === 'how-much'")
+        assert answer == {"page": "self-paced", "quiz": "how-much", "kind": "numeric", "value": "370 MBq", "ok": True,
+                          "correct": None, "from": "scene"}
+        wait_ui(page, "u.dock.quiz.includes('Submitted: 370 MBq.')")
+
+        # An order: a button, a select on the hologram, a button taken back with Undo, again.
+        press(page, "arkit-ui:step-next")
+        wait_state(page, "d.step === 1 && d.quiz.id === 'top-down'")
+        u = wait_ui(page, "u.dock.nav === '2/3' && u.buttons.filter(b => b.id.startsWith('option:')).length === 3")
+        items = {b["text"]: b["id"] for b in u["buttons"] if b["id"].startswith("option:")}
+        assert set(items) == {"Brain", "Heart", "Liver"}
+        press(page, f"arkit-ui:{items['Brain']}")
+        wait_ui(page, "u.dock.quiz.includes('Your order: Brain')")
+        wait_loaded(page, 1)
+        assert page.evaluate("() => window.__xrtest.aimAtStructure('heart', 'right')") is not None
+        page.evaluate("() => window.__xrtest.waitFrames(2)")
+        page.evaluate("() => window.__xrtest.press('right', 'trigger')")
+        wait_ui(page, "u.dock.quiz.includes('Your order: Brain → Heart')")
+        press(page, f"arkit-ui:{items['Liver']}")
+        wait_ui(page, "u.dock.quiz.includes('Your order: Brain → Heart → Liver')")
+        press(page, "arkit-ui:order-undo")
+        u = wait_ui(page, "u.dock.quiz.includes('Your order: Brain → Heart') && !u.dock.quiz.includes('→ Liver')")
+        press(page, f"arkit-ui:{items['Liver']}")
+        press(page, "arkit-ui:send")
+        answer = wait_event(page, "arkit:answer", "d.quiz === 'top-down'")
+        assert (answer["value"], answer["correct"], answer["from"]) == (["brain", "heart", "liver"], True, "scene")
+        wait_ui(page, "u.dock.quiz.includes('Correct.')")
+
+        # A choice: a wrong option first (graded as such), then the right one.
+        press(page, "arkit-ui:step-next")
+        wait_state(page, "d.step === 2")
+        u = wait_ui(page, "u.dock.nav === '3/3' && u.buttons.some(b => b.id === 'option:0')")
+        assert [b["text"] for b in u["buttons"] if b["id"].startswith("option:")] == ["Liver", "Chair", "Lamp"]
+        press(page, "arkit-ui:option:1")
+        press(page, "arkit-ui:send")
+        answer = wait_event(page, "arkit:answer", "d.quiz === 'which-organ'")
+        assert (answer["value"], answer["correct"]) == ([1], False)
+        wait_ui(page, "u.dock.quiz.includes('Not right: the answer is Liver.')")
+        since = mark(page)
+        press(page, "arkit-ui:option:1")
+        press(page, "arkit-ui:option:0")
+        press(page, "arkit-ui:send")
+        answer = wait_event(page, "arkit:answer", "d.quiz === 'which-organ'", since=since)
+        assert (answer["value"], answer["correct"]) == ([0], True)
+        wait_ui(page, "u.dock.quiz.includes('Correct.')")
+
+        # Out of AR, the page's form shows what was answered in the scene.
+        press(page, "arkit-ui:leave")
+        wait_ar_status(page, "ended")
+        assert page.locator("#quiz input[value='0']").is_checked()
+        assert not page.locator("#quiz input[value='1']").is_checked()
+        assert hook(page, "c.answered") == {"how-much": "370 MBq", "top-down": ["brain", "heart", "liver"],
+                                            "which-organ": [0]}
+        assert hook(page, "c.graded") == {"how-much": None, "top-down": True, "which-organ": True}
     finally:
         page.context.close()
     check_clean(guard)

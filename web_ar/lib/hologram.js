@@ -345,7 +345,7 @@ export function tracerOf(root) {
 /** ``scene.extras.arkit.legend`` of a loaded root, or null. With a
  * ``scene.extras.arkit.tracer``, a shallow copy that also carries its ``nuclide`` and
  * ``half_life_s`` (the legend's own keys win, the file's object is left as it is), so
- * whoever holds the legend can decay-correct the physical activity (classroom/tracer.js). */
+ * whoever holds the legend can decay-correct the physical activity (classroom/features/tracer.js). */
 export function legendOf(root) {
   const arkit = root && root.userData && root.userData.arkit;
   const legend = arkit && arkit.legend && typeof arkit.legend === 'object' ? arkit.legend : null;

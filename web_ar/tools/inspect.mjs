@@ -15,7 +15,7 @@
 //        "name": str,                    // as three.js names it: sanitised, made unique
 //        "gltf_name": str,               // as the file names it
 //        "parent": str|null,             // nearest named ancestor
-//        "structure": bool,              // extras.label is set (DESIGN.md "structure node")
+//        "structure": bool,              // extras.label is set (docs/hologram-format.md "Node tree")
 //        "extras": {...},                // node extras (three's userData)
 //        "meshes": [{                    // meshes owned by this node: each mesh belongs to
 //                                        // its nearest structure node (itself or an

@@ -1,4 +1,4 @@
-// Test page for web_ar/classroom/ar.js: a minimal three.js hologram view (as the classroom
+// Test page for web_ar/classroom/features/ar.js: a minimal three.js hologram view (as the classroom
 // viewer sets it up) entering WebXR on the npm `iwer` runtime (an emulated Meta Quest 3)
 // with `@iwer/sem` and a room capture fetched from this page's own server (no network).
 //
@@ -16,7 +16,7 @@ import { SyntheticEnvironmentModule } from '@iwer/sem';
 import officeSmallUrl from '@iwer/sem/captures/office_small.json?url';
 
 import { createLoader, isStructureNode, patchColourOnlyMorphs, shown } from '../lib/hologram.js';
-import { createAR } from '../classroom/ar.js';
+import { createAR } from '../classroom/features/ar.js';
 import { directionsTowards, pressAndRelease, setPose } from './aim.js';
 
 const params = new URLSearchParams(location.search);

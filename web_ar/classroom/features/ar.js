@@ -44,7 +44,7 @@
 
 import * as THREE from 'three';
 
-import { collectStructures, pickStructure, shown } from '../lib/hologram.js';
+import { collectStructures, pickStructure, shown } from '../../lib/hologram.js';
 
 const MODES = ['immersive-ar', 'immersive-vr'];
 const DEFAULTS = {

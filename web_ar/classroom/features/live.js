@@ -4,11 +4,13 @@
 // every 2 s at most, ignores a `state` whose rev is not newer than the last one seen,
 // merges `counts` (the answer counts the server sends to the lecturer and projection after
 // each answer), estimates the server clock from `server_ms`, and turns the server's error
-// codes into one callback.
+// codes into one callback. Each state applied (after the page's onState) is announced as an
+// ``arkit:state`` event (features/events.js).
 
 import { io } from 'socket.io-client';
 
-import { ServerClock, hooks } from './common.js';
+import { ServerClock, hooks } from '../shared/common.js';
+import { emit } from './events.js';
 
 const FINAL = new Set(['unknown_code', 'expired', 'full', 'ended', 'forbidden', 'unauthorised', 'bad_request']);
 const RATE_LIMIT_RETRY_MS = 15000;
@@ -18,6 +20,21 @@ const RATE_LIMIT_RETRY_MS = 15000;
 // reply) is given up after ``timeout`` (5 s) before the next one.
 const RECONNECT_MS = 500;
 const RECONNECT_MAX_MS = 2000;
+
+/** The ``arkit:state`` event's detail for ``state`` (features/events.js ArkitStateDetail). */
+export function stateDetail(state, live) {
+  const q = state.quiz;
+  const p = state.playback;
+  return {
+    live,
+    rev: Number(state.rev) || 0,
+    step: state.step,
+    quiz: q ? { id: q.id, open: Boolean(q.open), revealed: Boolean(q.revealed) } : null,
+    playback: p ? { time_s: Number(p.time_s) || 0, playing: Boolean(p.playing), rate: Number(p.rate) || 1 } : null,
+    highlight: state.highlight || null,
+    ended: Boolean(state.ended),
+  };
+}
 
 /** ``last`` with the counts of ``fresh`` (same rev) when they are newer; else null. */
 function mergeCounts(last, fresh) {
@@ -138,6 +155,7 @@ export function connectLive(join, callbacks = {}) {
     hooks.step = state.step;
     hooks.lastState = state;
     call('onState', state);
+    emit('arkit:state', stateDetail(state, true));
   };
   socket.on('state', receive);
 

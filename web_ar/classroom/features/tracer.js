@@ -1,10 +1,10 @@
 // What a structure holds at a tracer time, in words (student page, projection, self-paced):
 // "Liver: 4.2 MBq, 2.3 kBq/mL at 60 min".
 //
-// From the hologram's node extras (DESIGN.md "Holograms"): ``times_s`` (seconds after
-// administration), ``activity_bq`` (physical activity in the structure, never
-// decay-corrected), ``volume_ml``, and ``values`` (the coloured quantity, in the legend's
-// unit). Values between samples are interpolated linearly, as the colours are.
+// From the hologram's node extras (docs/hologram-format.md, "Animated structures"):
+// ``times_s`` (seconds after administration), ``activity_bq`` (physical activity in the
+// structure, never decay-corrected), ``volume_ml``, and ``values`` (the coloured quantity,
+// in the legend's unit). Values between samples are interpolated linearly, as the colours are.
 //
 // Decay correction: arkit types no half-life into its code. The tracer package reads it
 // from ICRP-107 at build time and writes it into the GLB as
@@ -16,8 +16,8 @@
 // coloured ``values`` when ``legend.decay_corrected`` is true (SUV always is); for a
 // physical legend without a half-life the toggle is off and says why.
 
-import { interpolate } from '../lib/hologram.js';
-import { formatTime } from './common.js';
+import { interpolate } from '../../lib/hologram.js';
+import { formatTime } from '../shared/common.js';
 
 const one = new Intl.NumberFormat('en', { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 const two = new Intl.NumberFormat('en', { maximumSignificantDigits: 2 });
@@ -33,7 +33,7 @@ export function shortNumber(v) {
   return two.format(v);
 }
 
-/** Becquerels in the unit that keeps the number readable (MBq by default, DESIGN.md). */
+/** Becquerels in the unit that keeps the number readable (MBq by default; docs/frames-and-units.md). */
 export function formatActivity(bq) {
   if (!Number.isFinite(bq)) return '–';
   const a = Math.abs(bq);

@@ -10,7 +10,8 @@
 // the structure under the centre mark. A progress bar shows while a GLB downloads.
 // ``prefers-reduced-motion`` turns off the inertia and the animated framing.
 //
-// Built on the helpers shared with the preview page (../lib/hologram.js).
+// Each step shown with its hologram is announced as an ``arkit:loaded`` event
+// (features/events.js). Built on the helpers shared with the preview page (lib/hologram.js).
 
 import * as THREE from 'three';
 import { OrbitControls } from 'three/examples/jsm/controls/OrbitControls.js';
@@ -18,9 +19,10 @@ import { OrbitControls } from 'three/examples/jsm/controls/OrbitControls.js';
 import {
   BACKGROUND, VIEWS, addOverlays, clipTime, collectStructures, createLoader, fitBox, highlightMaterials,
   legendOf, loadErrorText, patchColourOnlyMorphs, pickStructure, removeOverlays, structureBox,
-} from '../lib/hologram.js';
-import { applyLookTo, lookState } from '../lib/look.js';
-import { h, stepHologram } from './common.js';
+} from '../../lib/hologram.js';
+import { applyLookTo, lookState } from '../../lib/look.js';
+import { h, stepHologram } from '../shared/common.js';
+import { emit } from './events.js';
 import { LabelLayer, surfaceAnchor } from './labels.js';
 
 const LIVE_HIGHLIGHT = 0x4ad8ff; // the lecturer's pointer colour (style.css --live)
@@ -190,7 +192,7 @@ export class HologramView {
 
   /**
    * ``fn(time, xrFrame)`` before every frame's render (an immersive session's update, e.g.
-   * classroom/ar.js); returns a function that removes it. While an XR session presents,
+   * features/ar.js); returns a function that removes it. While an XR session presents,
    * every frame is drawn (the headset needs one per display frame).
    */
   addFrameCallback(fn) {
@@ -251,7 +253,8 @@ export class HologramView {
       return;
     }
     const url = `/${glb.path}`;
-    if (!this.current || this.current.url !== url) {
+    const cached = Boolean(this.current && this.current.url === url);
+    if (!cached) {
       this.onStatus('', false);
       this.showProgress(true);
       let gltf;
@@ -269,6 +272,9 @@ export class HologramView {
     }
     this.applyStep(step);
     this.onStatus('', false);
+    emit('arkit:loaded', {
+      step: index, url, structures: this.current.structures.size, visible: this.info.visible.length, cached,
+    });
   }
 
   use(url, gltf) {

@@ -2,10 +2,13 @@
 // device has it (immersive-ar; immersive-vr on HoloLens) with the page's controls drawn
 // into the scene (xr_ui.js), and a Quick Look link with the hologram's USDZ on iOS (no steps
 // or sync there). The page's markup: #enter-ar, #ar-size, #ar-pose, #quick-look, #ar-note.
+// What AR does is announced as ``arkit:ar-status`` events (features/events.js): available /
+// unsupported, started, placed, ended, error.
 
-import { setAdditive } from '../lib/look.js';
+import { setAdditive } from '../../lib/look.js';
 import { createAR } from './ar.js';
-import { $, showStatus } from './common.js';
+import { emit } from './events.js';
+import { $, showStatus } from '../shared/common.js';
 
 /**
  * Wires AR for ``viewer`` (a HologramView) and ``xrui`` (an XRUI): ``onSelect(name)`` for a
@@ -13,8 +16,13 @@ import { $, showStatus } from './common.js';
  * out). Returns the AR controller (createAR), or null without WebGL or WebXR.
  */
 export function setupXR(viewer, xrui, { onSelect = () => {}, onFrame = () => {} } = {}) {
-  if (!viewer.renderer || !navigator.xr) return null;
+  if (!viewer.renderer || !navigator.xr) {
+    emit('arkit:ar-status', { status: 'unsupported', mode: null });
+    return null;
+  }
   let inSession = false;
+  let placed = false;
+  let error = null;
   const ar = createAR({
     renderer: viewer.renderer, scene: viewer.scene, camera: viewer.camera,
     root: viewer.current ? viewer.current.root : null,
@@ -33,7 +41,12 @@ export function setupXR(viewer, xrui, { onSelect = () => {}, onFrame = () => {} 
         // The lecturer's pointer is in the hologram's frame: it goes where the hologram goes.
         (inSession ? ar.hologramGroup : viewer.scene).add(viewer.pointer);
         viewer.invalidate();
+        emit('arkit:ar-status', { status: inSession ? 'started' : 'ended', mode: s.mode });
       }
+      if (s.placed && !placed) emit('arkit:ar-status', { status: 'placed', mode: s.mode, placedBy: s.placedBy });
+      placed = s.placed;
+      if (s.error && s.error !== error) emit('arkit:ar-status', { status: 'error', mode: s.mode, error: s.error });
+      error = s.error;
     },
     options: { intercept: (ray) => xrui.intercept(ray) },
   });
@@ -51,6 +64,7 @@ export function setupXR(viewer, xrui, { onSelect = () => {}, onFrame = () => {} 
     xrui.update(viewer.renderer.xr.getCamera()); // hides itself outside a session
   });
   ar.ready.then(() => {
+    emit('arkit:ar-status', { status: ar.state.supported ? 'available' : 'unsupported', mode: ar.state.mode });
     if (!ar.state.supported) return;
     $('enter-ar').hidden = false;
     $('enter-ar').addEventListener('click', () => (ar.state.inSession ? ar.exit() : ar.enter()));

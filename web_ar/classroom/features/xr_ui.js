@@ -14,9 +14,10 @@
 // - The dock, beside the hologram and turned to the viewer: the narration as captions (paged),
 //   the time readout with play / pause and "Follow the lecturer", the selected structure's
 //   details ("Liver: 4.2 MBq, 2.3 kBq/mL at 60 min", decay-corrected on request), the quiz
-//   (the page's rows of buttons: options, an order built by pressing or selecting, a keypad
-//   with units; identify by selecting on the hologram), and size / pose / leave. Its
-//   body text keeps about DOCK_EM_DEG of visual angle at the viewer's distance.
+//   (rows of buttons laid out by scene_quiz.js: options, an order built by pressing or
+//   selecting, a keypad with units; identify by selecting on the hologram), and size /
+//   pose / leave. Its body text keeps about DOCK_EM_DEG of visual angle at the viewer's
+//   distance.
 // - Light text on a dark, slightly transparent card: on an additive display (HoloLens)
 //   the dark card is see-through and the text stays.
 //

@@ -8,24 +8,31 @@
 //
 // The participant id stays in localStorage (one per session), so a reload or a reconnect
 // is the same student; answers given are remembered there too.
+//
+// Assembled from features/: viewer (the 3D view), timeline (Timeline in 'follow' mode), quiz
+// (the page's answer forms), scene_quiz (the quiz in AR), xr_page + xr_ui (AR and its
+// in-scene controls), tracer (a structure's values in words), live (the session's socket)
+// and events (arkit:* events for whoever waits on the page).
 
 import {
-  $, api, fill, h, hooks, parseDuration, problemText, renderStep, showStatus, stepHologram, stepStructures,
-  stepWindow, store, structureName,
-} from './common.js';
-import { connectLive } from './live.js';
-import { answerText, distributionView, matches, quizForm } from './quiz.js';
-import { Timeline, readout } from './timeline.js';
-import { canDecayCorrect, describeFacts, structureFacts, systemText } from './tracer.js';
-import { HologramView } from './viewer.js';
-import { XRUI } from './xr_ui.js';
-import { narrationText, setupXR, sharedXRAction, updateQuickLook } from './xr_page.js';
-import { lookState, setAdditive } from '../lib/look.js';
+  $, api, fill, h, hooks, problemText, renderStep, showStatus, stepHologram, stepStructures, store, structureName,
+} from '../shared/common.js';
+import { emit, setPage } from '../features/events.js';
+import { connectLive } from '../features/live.js';
+import { answerText, distributionView, matches, quizForm } from '../features/quiz.js';
+import { SceneQuiz } from '../features/scene_quiz.js';
+import { Timeline, stepTime } from '../features/timeline.js';
+import { canDecayCorrect, describeFacts, structureFacts, systemText } from '../features/tracer.js';
+import { HologramView } from '../features/viewer.js';
+import { XRUI } from '../features/xr_ui.js';
+import { narrationText, setupXR, sharedXRAction, updateQuickLook } from '../features/xr_page.js';
+import { lookState, setAdditive } from '../../lib/look.js';
 
 const code = document.body.dataset.code;
 const idKey = `arkit:participant:${code}`;
 const answersKey = `arkit:answers:${code}`;
 Object.assign(hooks, { role: 'student', code, participantId: store.get(idKey), answered: {} });
+setPage('student');
 
 let lesson = null;
 let state = null;
@@ -61,9 +68,14 @@ let ar = null;
 const xrui = new XRUI({ onAction: (id) => xrAction(id) });
 
 function updateXRTime() {
-  const shown = !$('timeline').hidden;
-  xrui.setTime(shown ? readout(timeline.now()) : null, timeline.playing(), timeline.following);
+  xrui.setTime(...timeline.sceneTime());
 }
+
+// The quiz in the scene (every kind: buttons, a keypad, an order, a select on the hologram).
+const sceneQuiz = new SceneQuiz(xrui, {
+  name: (n) => viewer.displayName(n) || structureName(n),
+  send: (quiz, value) => submitAnswer(quiz, value, 'scene'),
+});
 
 /** A button pressed in the scene. */
 function xrAction(id) {
@@ -73,168 +85,41 @@ function xrAction(id) {
   else if (id === 'follow') timeline.follow(!timeline.following);
   else if (id === 'info-close') select(null);
   else if (id === 'decay') setDecayCorrected(!decayCorrected);
-  else if (xrAnswer && id === 'send') sendXRAnswer();
-  else if (xrAnswer) editXRAnswer(id);
+  else sceneQuiz.action(id);
 }
 
-// An answer being made in AR: {quiz, chosen: Set (choice), order: [names], text (numeric)}.
-let xrAnswer = null;
-let xrFeedback = '';
-// The keypad's units: what nuclear-medicine questions are asked in (the server converts).
-const XR_UNITS = ['MBq', 'GBq', 'mCi', 'kBq/mL', 'min', 'h', 'd', 'mSv', 'mGy', '%'];
-
-function editXRAnswer(id) {
-  const a = xrAnswer;
-  const quiz = a.quiz;
-  if (id.startsWith('option:') && quiz.kind === 'choice') {
-    const i = Number(id.slice(7));
-    if (a.chosen.has(i)) a.chosen.delete(i);
-    else a.chosen.add(i);
-  } else if (id.startsWith('option:') && quiz.kind === 'order') {
-    const name = (quiz.items || [])[Number(id.slice(7))];
-    if (name && !a.order.includes(name)) a.order.push(name);
-  } else if (id === 'order-reset') {
-    a.order = [];
-  } else if (id.startsWith('key:')) {
-    const key = id.slice(4);
-    const [number, unit] = splitNumeric(a.text);
-    if (key === 'back') a.text = unit ? number : number.slice(0, -1);
-    else if (key === 'clear') a.text = '';
-    else if (key.startsWith('unit:')) a.text = number ? `${number} ${key.slice(5)}` : '';
-    else if (/^[0-9.]$/.test(key) && !(key === '.' && number.includes('.')) && number.length < 12) {
-      a.text = `${number}${key}${unit ? ` ${unit}` : ''}`;
-    }
-  } else {
-    return;
-  }
-  xrFeedback = '';
-  updateXRQuiz();
-}
-
-/** "370 MBq" -> ['370', 'MBq']; "37" -> ['37', '']. */
-function splitNumeric(text) {
-  const m = /^([0-9.]*)\s*(.*)$/.exec(text || '');
-  return [m[1], m[2]];
-}
-
-/** The answer being made, as the server takes it, or null while incomplete. */
-function xrValue() {
-  const { quiz, chosen, order, text } = xrAnswer;
-  if (quiz.kind === 'choice') return chosen.size ? [...chosen].sort((a, b) => a - b) : null;
-  if (quiz.kind === 'order') return order.length === (quiz.items || []).length ? [...order] : null;
-  if (quiz.kind === 'numeric') return /[0-9]/.test(text) ? text.trim() : null;
-  return null;
-}
-
-async function sendXRAnswer() {
-  const quiz = xrAnswer.quiz;
-  const value = xrValue();
-  if (value === null) {
-    xrFeedback = quiz.kind === 'order' ? 'Put every item in order first.' : quiz.kind === 'numeric'
-      ? 'Type a number (and its unit) first.' : 'Choose an answer first.';
-    updateXRQuiz();
-    return;
-  }
-  xrFeedback = 'Sending…';
-  updateXRQuiz();
-  const ack = await live.emit('answer', { quiz: quiz.id, value });
-  hooks.lastAck = ack;
-  if (ack.ok) {
-    remember(quiz.id, value);
-    xrFeedback = 'Answer received. You can change it until the quiz closes.';
-    shownQuiz = ''; // the page's form shows the answer too
-    renderQuiz();
-  } else {
-    xrFeedback = problemText(ack.error, ack.message);
-  }
-  updateXRQuiz();
-}
-
-/** Structure ``name`` selected on the hologram while an order quiz is open in AR: next in line. */
-function xrOrderPick(name) {
-  if (!xrAnswer || xrAnswer.quiz.kind !== 'order' || !ar || !ar.state.inSession) return false;
-  const i = (xrAnswer.quiz.items || []).indexOf(name);
-  if (i < 0) return false;
-  editXRAnswer(`option:${i}`);
-  return true;
-}
-
-/** The quiz as the scene shows it (null: none). */
+/** The quiz as the scene shows it (SceneQuiz), from the live state. */
 function updateXRQuiz() {
   const q = state && state.quiz;
   const step = (lesson && state && lesson.steps[state.step]) || {};
   const quiz = q && step.quiz && step.quiz.id === q.id ? step.quiz : null;
-  const mine = quiz ? answers()[quiz.id] : undefined;
-  if (!quiz || (!q.open && !q.revealed && mine === undefined)) {
-    // Before the quiz opens the captions keep the space.
-    xrAnswer = null;
-    xrui.setQuiz(null);
+  if (!quiz) {
+    sceneQuiz.show(null);
     return;
   }
-  const lines = [];
-  const rows = [];
-  const name = (n) => viewer.displayName(n) || structureName(n);
-  if (q.revealed || !q.open) {
-    xrAnswer = null;
-    if (q.revealed) {
-      const right = mine === undefined ? null : matches(quiz, mine, q.answer);
-      lines.push(mine === undefined ? 'You did not answer this one.'
-        : `Your answer: ${answerText(quiz, mine)}${right === null ? '' : right ? ' (correct)' : ' (not right)'}`);
-      if (q.answer !== undefined && q.answer !== null) lines.push(`Answer: ${answerText(quiz, q.answer)}`);
-      if (quiz.explanation) lines.push(quiz.explanation);
-    } else {
-      lines.push(`Your answer (${answerText(quiz, mine)}) was sent. The results come when your lecturer shows them.`);
-    }
-    xrui.setQuiz({ title: quiz.prompt, lines });
-    return;
-  }
-  if (quiz.kind === 'identify') {
-    xrAnswer = null;
-    lines.push('Select the structure on the hologram.');
-    if (mine !== undefined) lines.push(`Your answer: ${name(mine)} (sent)`);
-    xrui.setQuiz({ title: quiz.prompt, lines });
-    return;
-  }
-  if (!xrAnswer || xrAnswer.quiz !== quiz) {
-    xrAnswer = {
-      quiz, chosen: new Set(quiz.kind === 'choice' && Array.isArray(mine) ? mine : []),
-      order: quiz.kind === 'order' && Array.isArray(mine) ? [...mine] : [],
-      text: quiz.kind === 'numeric' && typeof mine === 'string' ? mine : '',
-    };
-  }
-  const a = xrAnswer;
-  const status = [];
-  if (quiz.kind === 'choice') {
-    lines.push('Choose one or more, then Send answer.');
-    rows.push(...(quiz.options || []).map((text, i) => [{ id: `option:${i}`, text, pressed: a.chosen.has(i) }]));
-  } else if (quiz.kind === 'order') {
-    lines.push('Press the items (or select them on the hologram) in order, then Send answer.');
-    status.push(a.order.length ? `Your order: ${a.order.map(name).join(' → ')}` : 'Your order: none yet');
-    rows.push(...(quiz.items || []).map((n, i) => {
-      const at = a.order.indexOf(n);
-      return [{ id: `option:${i}`, text: at < 0 ? name(n) : `${at + 1}. ${name(n)}`, pressed: at >= 0 }];
-    }));
-    rows.push([{ id: 'order-reset', text: 'Start over' }]);
-  } else if (quiz.kind === 'numeric') {
-    lines.push('Type the number, then its unit.');
-    status.push(`Your answer: ${a.text || '…'}`);
-    const key = (k, text = k) => ({ id: `key:${k}`, text });
-    rows.push([key('7'), key('8'), key('9'), key('back', '⌫')], [key('4'), key('5'), key('6'), key('clear', 'Clear')],
-      [key('1'), key('2'), key('3'), key('0')], [key('.'),
-        ...XR_UNITS.slice(0, 3).map((u) => ({ ...key(`unit:${u}`, u), pressed: splitNumeric(a.text)[1] === u }))]);
-    for (let i = 3; i < XR_UNITS.length; i += 4) {
-      rows.push(XR_UNITS.slice(i, i + 4).map((u) => ({ ...key(`unit:${u}`, u), pressed: splitNumeric(a.text)[1] === u })));
-    }
-  }
-  if (xrFeedback) status.push(xrFeedback);
-  else if (mine !== undefined) status.push(`Sent: ${answerText(quiz, mine)}`);
-  rows.push([{ id: 'send', text: 'Send answer' }]);
-  xrui.setQuiz({ title: quiz.prompt, lines, rows, status });
+  sceneQuiz.show({
+    quiz, phase: q.revealed ? 'revealed' : q.open ? 'open' : 'waiting', mine: answers()[quiz.id], answer: q.answer,
+  });
 }
 
-ar = setupXR(viewer, xrui, { onSelect: (name) => pick(name, 'tap'), onFrame: updateXRTime });
+/** An answer from the page's form or the scene, sent to the session; {ok, message}. */
+async function submitAnswer(quiz, value, from) {
+  const ack = await live.emit('answer', { quiz: quiz.id, value });
+  hooks.lastAck = ack;
+  emit('arkit:answer', {
+    quiz: quiz.id, kind: quiz.kind, value, ok: Boolean(ack.ok), correct: null, from, error: ack.ok ? null : ack.error || null,
+  });
+  if (!ack.ok) return { ok: false, message: problemText(ack.error, ack.message) };
+  remember(quiz.id, value);
+  if (from === 'scene') shownQuiz = ''; // the page's form shows the answer too
+  renderQuiz();
+  return { ok: true, message: 'Answer received. You can change it until the quiz closes.' };
+}
+
+ar = setupXR(viewer, xrui, { onSelect: (name) => pick(name, 'scene'), onFrame: updateXRTime });
 
 const timeline = new Timeline($('timeline'), {
+  mode: 'follow',
   serverNow: () => (live ? live.clock.now() : Date.now()),
   onChange: () => {
     viewer.invalidate();
@@ -321,7 +206,7 @@ function render() {
     hooks.stepShownAt = Date.now();
     showStepView();
   }
-  timeline.setLecturer(state.playback);
+  timeline.setRemote(state.playback);
   applyLive();
   renderQuiz();
 }
@@ -331,23 +216,10 @@ function showStepView() {
   const index = state.step;
   const step = lesson.steps[index] || {};
   const holo = lesson.holograms[stepHologram(lesson, step)] || {};
-  const legend = holo.legend || null;
   updateQuickLook(holo, 'Quick Look shows the hologram and its uptake on your desk; the lesson steps and the ' +
     'lecturer sync stay on this page.');
   renderCaptions(step);
-  const time = step.time || {};
-  const until = parseDuration(holo.until);
-  const window = stepWindow(step);
-  timeline.setStep({
-    window,
-    max: Math.max(Number(time.end_s) || 0, until || 0, (legend && legend.real_s) || 0, Number(time.start_s) || 0),
-    legend,
-    rate: legend && legend.real_s > 0 && legend.clip_s > 0 ? legend.real_s / legend.clip_s : 60,
-    start: Number(time.start_s) || 0,
-    play: Boolean(time.play),
-  });
-  $('timeline').hidden = !(legend || step.time);
-  if (!timeline.following) timeline.follow(true, 'step');
+  timeline.setStep(stepTime(lesson, index)); // and follows the lecturer again
   renderStructures(step, holo, false);
   viewer.showStep(lesson, index).then(() => {
     if (state.step !== index) return;
@@ -411,7 +283,7 @@ function renderStructures(step, holo, loaded) {
 function pick(name, how) {
   select(name);
   if (!name) return;
-  if (how === 'tap' && xrOrderPick(name)) return; // an order being built in AR
+  if (how === 'scene' && sceneQuiz.pick(name)) return; // a select in AR: an identify answer, an order's next item
   // An open identify quiz: the tap is the answer (it can be changed until the quiz closes).
   const form = $('quiz').querySelector('form.kind-identify');
   if (form && state && state.quiz && state.quiz.open && (how === 'tap' || how === 'keyboard')) {
@@ -566,16 +438,12 @@ function renderQuiz() {
     structures: stepStructures(lesson, step),
     previous: mine === undefined ? null : mine,
     onSubmit: async (value) => {
-      const ack = await live.emit('answer', { quiz: quiz.id, value });
-      hooks.lastAck = ack;
-      if (ack.ok) {
-        remember(quiz.id, value);
-        updateXRQuiz();
-        if (quiz.kind === 'identify') toast(`Answer received: ${viewer.displayName(value) || structureName(value)}.`, 'ok');
-        return { ok: true, message: 'Answer received. You can change it until the quiz closes.' };
+      const result = await submitAnswer(quiz, value, 'page');
+      if (quiz.kind === 'identify') {
+        toast(result.ok ? `Answer received: ${viewer.displayName(value) || structureName(value)}.` : result.message,
+          result.ok ? 'ok' : 'error');
       }
-      if (quiz.kind === 'identify') toast(problemText(ack.error, ack.message), 'error');
-      return { ok: false, message: problemText(ack.error, ack.message) };
+      return result;
     },
   });
   if (quiz.kind === 'identify') {

@@ -8,15 +8,17 @@
 // join message, never in a URL.
 
 import {
-  $, api, fill, formatTime, h, hooks, isTyping, parseDuration, playbackTime, problemText, renderStep, showStatus,
-  stepHologram, stepStructures, stepWindow, structureName,
-} from './common.js';
-import { connectLive } from './live.js';
-import { answerText, distributionView } from './quiz.js';
+  $, api, fill, formatTime, h, hooks, isTyping, problemText, renderStep, showStatus, stepStructures, structureName,
+} from '../shared/common.js';
+import { setPage } from '../features/events.js';
+import { connectLive } from '../features/live.js';
+import { answerText, distributionView } from '../features/quiz.js';
+import { Timeline, stepTime } from '../features/timeline.js';
 
 const code = document.body.dataset.code;
 const tokenKey = `arkit:control:${code}`;
 Object.assign(hooks, { role: 'lecturer', code, actions: 0 });
+setPage('lecturer');
 
 let token = null;
 let lesson = null;
@@ -134,9 +136,10 @@ function render() {
     shownStep = state.step;
     renderStep($('step'), lesson, state.step);
     renderHighlightChoices();
+    timeline.setStep(stepTime(lesson, state.step));
   }
   $('highlight').value = state.highlight || '';
-  renderPlayback();
+  timeline.setRemote(state.playback);
   renderQuiz();
   renderPeople();
   scheduleResults();
@@ -154,44 +157,17 @@ function renderHighlightChoices() {
     ...names.map((n) => h('option', { value: n, text: structureName(n) })));
 }
 
-// -- playback
+// -- playback: the session's tracer time (features/timeline.js in 'control' mode: play,
+// pause, the scrubber and the speed go out as actions; the time shown is the session's)
 
-function timeRange() {
-  const step = lesson.steps[state.step] || {};
-  const holo = lesson.holograms[stepHologram(lesson, step)] || {};
-  const until = parseDuration(holo.until);
-  const t = step.time || {};
-  const max = Math.max(Number(t.end_s) || 0, until || 0, Number(t.start_s) || 0, state.playback.time_s || 0);
-  return { min: 0, max: max > 0 ? max : 3600, tracer: Boolean(holo.tracer || step.time) };
-}
-
-function renderPlayback() {
-  const section = $('playback');
-  const range = timeRange();
-  section.hidden = !range.tracer;
-  if (!range.tracer) return;
-  const slider = $('time');
-  slider.max = String(range.max);
-  slider.step = String(Math.max(range.max / 1000, 1));
-  const play = $('play');
-  play.textContent = state.playback.playing ? 'Pause' : 'Play';
-  play.setAttribute('aria-pressed', String(Boolean(state.playback.playing)));
-  updateClock();
-}
-
-function nowTime() {
-  if (!state || !live) return 0;
-  return playbackTime(state.playback, live.clock.now(), stepWindow(lesson.steps[state.step]));
-}
-
-let dragging = false;
-function updateClock() {
-  if (!state || $('playback').hidden) return;
-  const t = nowTime();
-  $('time-label').textContent = `${formatTime(t)} after injection${state.playback.playing ? ` · playing ×${state.playback.rate}` : ''}`;
-  if (!dragging) $('time').value = String(t);
-}
-setInterval(updateClock, 250);
+const timeline = new Timeline($('playback'), {
+  mode: 'control',
+  controls: { play: $('play'), slider: $('time'), readout: $('time-label'), rate: $('rate') },
+  serverNow: () => (live ? live.clock.now() : Date.now()),
+  onControl: (action, fields) => control(action, fields),
+  describe: (t, playing, rate) => `${formatTime(t)} after injection${playing ? ` · playing ×${rate}` : ''}`,
+});
+Object.defineProperty(hooks, 'timeline', { get: () => timeline.snapshot(), enumerable: true });
 
 // -- quiz
 
@@ -294,21 +270,6 @@ async function download(format) {
 function wire() {
   $('prev').addEventListener('click', () => goTo(current() - 1));
   $('next').addEventListener('click', () => goTo(current() + 1));
-  $('play').addEventListener('click', () => {
-    if (state.playback.playing) control('pause');
-    else control('play', { rate: Number($('rate').value) || 1 });
-  });
-  const slider = $('time');
-  slider.addEventListener('pointerdown', () => {
-    dragging = true;
-  });
-  slider.addEventListener('change', () => {
-    dragging = false;
-    control('time', { time_s: Number(slider.value) });
-  });
-  $('rate').addEventListener('change', () => {
-    if (state.playback.playing) control('play', { rate: Number($('rate').value) || 1 });
-  });
   $('highlight').addEventListener('change', () => control('highlight', { structure: $('highlight').value || null }));
   $('refresh-results').addEventListener('click', () => loadResults());
   $('download-csv').addEventListener('click', () => download('csv'));

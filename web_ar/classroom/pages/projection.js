@@ -4,13 +4,15 @@
 
 import {
   $, api, h, hooks, playbackTime, problemText, showStatus, stepWindow,
-} from './common.js';
-import { connectLive } from './live.js';
-import { distributionView } from './quiz.js';
-import { HologramView } from './viewer.js';
+} from '../shared/common.js';
+import { setPage } from '../features/events.js';
+import { connectLive } from '../features/live.js';
+import { distributionView } from '../features/quiz.js';
+import { HologramView } from '../features/viewer.js';
 
 const code = document.body.dataset.code;
 Object.assign(hooks, { role: 'projection', code });
+setPage('projection');
 
 let lesson = null;
 let state = null;

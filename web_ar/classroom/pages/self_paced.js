@@ -1,27 +1,33 @@
 // Self-paced page (/lessons/<id>): the lesson alone, step by step, with the hologram and
-// its tracer time played locally. Quizzes are answered here only: this page has no
-// answers to grade against (the server never sends them), so an answer is "submitted".
-// In AR (xr_page.js) the scene carries the captions, the time with Play, Previous / Next,
-// size, pose and leave; an identify quiz is answered by selecting the structure there.
+// its tracer time played locally (features/timeline.js in 'local' mode, on the template's
+// #playback controls).
+//
+// Quizzes are answered on the page or, in AR, in the scene (features/scene_quiz.js: every
+// kind, as on the student page). Grading is local: an answer is recorded in localStorage and
+// checked against the lesson's answer when the lesson carries one (lesson.json opened with
+// its answers); the lesson the server gives students carries none (they are never sent
+// before a reveal), so there the answer is "submitted" and left to the class.
+// In AR (features/xr_page.js) the scene carries the captions, the time with Play,
+// Previous / Next, the quiz, size, pose and leave.
 
 import {
-  $, api, formatTime, h, hooks, isTyping, parseDuration, playbackTime, renderStep, showStatus, stepHologram,
-  stepStructures, stepWindow, store,
-} from './common.js';
-import { answerText, quizForm } from './quiz.js';
-import { readout } from './timeline.js';
-import { HologramView } from './viewer.js';
-import { narrationText, setupXR, sharedXRAction, updateQuickLook } from './xr_page.js';
-import { XRUI } from './xr_ui.js';
+  $, api, formatTime, h, hooks, isTyping, renderStep, showStatus, stepHologram, stepStructures, store, structureName,
+} from '../shared/common.js';
+import { emit, setPage } from '../features/events.js';
+import { answerText, matches, quizForm } from '../features/quiz.js';
+import { SceneQuiz } from '../features/scene_quiz.js';
+import { Timeline, stepTime } from '../features/timeline.js';
+import { HologramView } from '../features/viewer.js';
+import { narrationText, setupXR, sharedXRAction, updateQuickLook } from '../features/xr_page.js';
+import { XRUI } from '../features/xr_ui.js';
 
 const lessonId = document.body.dataset.lesson;
 const answersKey = `arkit:self:${lessonId}`;
-Object.assign(hooks, { role: 'self-paced', code: null, lesson: lessonId, step: null, answered: {} });
+Object.assign(hooks, { role: 'self-paced', code: null, lesson: lessonId, step: null, answered: {}, graded: {} });
+setPage('self-paced');
 
 let lesson = null;
 let index = 0;
-// Local playback in seconds after administration, extrapolated like the server's.
-let playback = { time_s: 0, playing: false, rate: 60, at_ms: Date.now() };
 
 const xrui = new XRUI({ onAction: (id) => xrAction(id) });
 const viewStatus = $('viewer-status');
@@ -29,53 +35,52 @@ const viewer = new HologramView($('viewport'), {
   interactive: true,
   label: `The hologram of “${document.title.replace(/ · arkit$/, '')}”`,
   statusElement: viewStatus,
-  onPick: (name, display) => picked(name, display, false),
+  onPick: (name, display) => picked(name, display),
   onLabels: (labels) => xrui.setLabels(labels),
-  time: () => now(),
+  time: () => timeline.now(),
 });
 hooks.hologram = viewer.info;
-const ar = setupXR(viewer, xrui, {
-  onSelect: (name) => picked(name, name ? viewer.displayName(name) : null, true),
-  onFrame: () => xrui.setTime($('playback').hidden ? null : readout(now()), playback.playing, null),
+
+const timeline = new Timeline($('playback'), {
+  mode: 'local',
+  controls: { play: $('play'), slider: $('time'), readout: $('time-label'), rate: $('rate') },
+  describe: (t) => `${formatTime(t)} after injection`,
+  onChange: () => viewer.invalidate(),
+});
+Object.defineProperty(hooks, 'timeline', { get: () => timeline.snapshot(), enumerable: true });
+
+const name = (n) => viewer.displayName(n) || structureName(n);
+const sceneQuiz = new SceneQuiz(xrui, {
+  name,
+  send: (quiz, value) => submitAnswer(quiz, value, 'scene'),
+  sentWord: 'Submitted',
+  withCaptions: true, // no lecturer opens the quiz: the step's captions stay beside it
 });
 
-/** Seconds after administration shown now. */
-function now() {
-  return playbackTime(playback, Date.now(), stepWindow(lesson && lesson.steps[index]));
-}
+const ar = setupXR(viewer, xrui, {
+  onSelect: (n) => {
+    picked(n, n ? viewer.displayName(n) : null);
+    if (n) sceneQuiz.pick(n); // an identify answer, an order's next item
+  },
+  onFrame: () => xrui.setTime(...timeline.sceneTime()),
+});
 
-/** A structure tapped in 3D or selected in AR: shown, and an identify quiz's choice (in AR,
- * where the list is out of reach, it is submitted at once). */
-function picked(name, display, inAR) {
-  $('picked').textContent = name ? `Selected: ${display}` : '';
-  viewer.setHighlight(name);
-  const radio = name && document.querySelector(`#quiz input[type="radio"][value="${CSS.escape(name)}"]`);
-  if (radio) {
-    radio.checked = true;
-    if (inAR) radio.form.requestSubmit();
-  }
+/** A structure tapped in 3D or selected in AR: shown, and an identify quiz's choice in the
+ * page's list (in AR the scene's quiz sends it). */
+function picked(structure, display) {
+  $('picked').textContent = structure ? `Selected: ${display}` : '';
+  viewer.setHighlight(structure);
+  const radio = structure && document.querySelector(`#quiz input[type="radio"][value="${CSS.escape(structure)}"]`);
+  if (radio) radio.checked = true;
 }
 
 /** A button pressed in the scene. */
 function xrAction(id) {
   if (sharedXRAction(ar, id)) return;
-  if (id === 'play') $('play').click();
+  if (id === 'play') timeline.togglePlay();
   else if (id === 'step-prev') show(index - 1);
   else if (id === 'step-next') show(index + 1);
-}
-
-/** The step's quiz as the scene shows it. */
-function updateXRQuiz(step) {
-  const quiz = step.quiz;
-  if (!quiz) {
-    xrui.setQuiz(null);
-    return;
-  }
-  const mine = answers()[quiz.id];
-  const lines = quiz.kind === 'identify' ? ['Select the structure on the hologram.']
-    : ['Answer this one on the page: press Leave AR.'];
-  if (mine !== undefined) lines.push(`Submitted: ${answerText(quiz, mine)}`);
-  xrui.setQuiz({ title: quiz.prompt, lines, withCaptions: true }); // no lecturer to open it: both
+  else sceneQuiz.action(id);
 }
 
 function answers() {
@@ -84,6 +89,31 @@ function answers() {
   } catch {
     return {};
   }
+}
+
+/**
+ * An answer from the page's form or the scene: recorded here and graded locally (true /
+ * false when the lesson carries the answer, null when it cannot be checked on this page);
+ * the page's form and the scene both show it. Returns {ok, message}.
+ */
+async function submitAnswer(quiz, value, from) {
+  const all = answers();
+  all[quiz.id] = value;
+  store.set(answersKey, JSON.stringify(all));
+  hooks.answered = all;
+  const correct = matches(quiz, value, quiz.answer);
+  hooks.graded = { ...hooks.graded, [quiz.id]: correct };
+  emit('arkit:answer', { quiz: quiz.id, kind: quiz.kind, value, ok: true, correct, from });
+  const text = `Submitted: ${sceneQuiz.text(quiz, value)}.`;
+  const message = correct === null
+    ? `${text} This page cannot check answers; ask your lecturer or compare in class.`
+    : `${text} ${correct ? 'Correct.' : `Not right: the answer is ${answerText(quiz, quiz.answer)}.`}`;
+  const step = lesson.steps[index];
+  if (step && step.quiz && step.quiz.id === quiz.id) {
+    if (from === 'scene') renderQuiz(step); // the page's form shows the answer too
+    updateXRQuiz(step);
+  }
+  return { ok: true, message };
 }
 
 function show(i) {
@@ -97,9 +127,7 @@ function show(i) {
   $('next').disabled = index === lesson.steps.length - 1;
   $('picked').textContent = '';
   viewer.setHighlight(null);
-  const time = step.time || {};
-  playback = { time_s: Number(time.start_s) || 0, playing: Boolean(time.play), rate: playback.rate, at_ms: Date.now() };
-  renderPlayback();
+  timeline.setStep(stepTime(lesson, index));
   renderQuiz(step);
   viewer.showStep(lesson, index);
   xrui.setCaptions(step.title || '', narrationText(step.narration_html));
@@ -107,63 +135,21 @@ function show(i) {
   updateXRQuiz(step);
   updateQuickLook(lesson.holograms[stepHologram(lesson, step)], 'Quick Look shows the hologram and its uptake on ' +
     'your desk; the steps stay on this page.');
-}
-
-// ---------------------------------------------------------------------------- time
-
-function timeRange() {
-  const step = lesson.steps[index];
-  const holo = lesson.holograms[stepHologram(lesson, step)] || {};
-  const until = parseDuration(holo.until);
-  const t = step.time || {};
-  const max = Math.max(Number(t.end_s) || 0, until || 0, Number(t.start_s) || 0);
-  return { max: max > 0 ? max : 3600, shown: Boolean(holo.tracer || step.time) };
-}
-
-function renderPlayback() {
-  const range = timeRange();
-  $('playback').hidden = !range.shown;
-  $('time').max = String(range.max);
-  $('time').step = String(Math.max(range.max / 1000, 1));
-  $('play').textContent = playback.playing ? 'Pause' : 'Play';
-  $('play').setAttribute('aria-pressed', String(playback.playing));
-  updateClock();
-}
-
-let dragging = false;
-function updateClock() {
-  if ($('playback').hidden) return;
-  const t = playbackTime(playback, Date.now(), stepWindow(lesson.steps[index]));
-  $('time-label').textContent = `${formatTime(t)} after injection`;
-  if (!dragging) $('time').value = String(t);
-}
-setInterval(updateClock, 250);
-
-function wirePlayback() {
-  const now = () => playbackTime(playback, Date.now(), stepWindow(lesson.steps[index]));
-  $('play').addEventListener('click', () => {
-    playback = { ...playback, time_s: now(), playing: !playback.playing, at_ms: Date.now() };
-    renderPlayback();
-    viewer.invalidate();
+  const quiz = step.quiz;
+  emit('arkit:state', {
+    live: false, rev: 0, step: index, quiz: quiz ? { id: quiz.id, open: true, revealed: false } : null,
+    playback: { time_s: timeline.now(), playing: timeline.playing(), rate: timeline.currentRate() }, highlight: null,
+    ended: false,
   });
-  $('rate').addEventListener('change', () => {
-    playback = { ...playback, time_s: now(), rate: Number($('rate').value) || 60, at_ms: Date.now() };
-  });
-  const slider = $('time');
-  slider.addEventListener('pointerdown', () => {
-    dragging = true;
-  });
-  slider.addEventListener('input', () => {
-    playback = { ...playback, time_s: Number(slider.value), at_ms: Date.now() };
-    viewer.invalidate();
-  });
-  slider.addEventListener('change', () => {
-    dragging = false;
-  });
-  playback.rate = Number($('rate').value) || 60;
 }
 
 // ---------------------------------------------------------------------------- quiz
+
+/** The step's quiz in the scene: always open (no lecturer), with the answer given. */
+function updateXRQuiz(step) {
+  const quiz = step.quiz;
+  sceneQuiz.show(quiz ? { quiz, phase: 'open', mine: answers()[quiz.id] } : null);
+}
 
 function renderQuiz(step) {
   const section = $('quiz');
@@ -180,14 +166,7 @@ function renderQuiz(step) {
     structures: stepStructures(lesson, step),
     previous: mine === undefined ? null : mine,
     submitLabel: 'Submit',
-    onSubmit: async (value) => {
-      const all = answers();
-      all[quiz.id] = value;
-      store.set(answersKey, JSON.stringify(all));
-      hooks.answered = all;
-      updateXRQuiz(step);
-      return { ok: true, message: `Submitted: ${answerText(quiz, value)}. This page cannot check answers; ask your lecturer or compare in class.` };
-    },
+    onSubmit: (value) => submitAnswer(quiz, value, 'page'),
   });
   section.replaceChildren(h('h2', { class: 'prompt', text: quiz.prompt }), form);
   if (mine !== undefined) {
@@ -218,7 +197,6 @@ async function start() {
   hooks.answered = answers();
   $('prev').addEventListener('click', () => show(index - 1));
   $('next').addEventListener('click', () => show(index + 1));
-  wirePlayback();
   show(0);
   hooks.ready = true;
 }
