@@ -26,8 +26,8 @@ from ..lesson.lessonjson import asset_paths
 from ..lesson.reading import read_bundle
 from ..lesson.zipformat import MEDIA_TYPES
 from .db import LessonRow, LessonVersion, SessionRow, utcnow
-from .http import require_lecturer
-from .quiz import strip_answers
+from .http import json_body, require_lecturer
+from .quiz import grade, strip_answers, validate_answer
 
 bp = Blueprint("library", __name__)
 log = logging.getLogger("arkit.server")
@@ -211,6 +211,33 @@ def get_lesson(lesson_id: str):
     if row is None:
         raise SessionError("unknown_lesson", f"no lesson {lesson_id!r}")
     return jsonify(render_narration(strip_answers(row.lesson)))
+
+
+@bp.post("/api/lessons/<lesson_id>/check")
+def check_answer(lesson_id: str):
+    """Self-paced practice: whether ``{"quiz", "value"}`` answers one of the lesson's quizzes,
+    with the answer and its explanation. Nothing is stored; a live class answers through its
+    session instead (the answers stay hidden there until the lecturer reveals them)."""
+    row = current_app.extensions["arkit_classroom"].lesson_row(lesson_id)
+    if row is None:
+        raise SessionError("unknown_lesson", f"no lesson {lesson_id!r}")
+    body = json_body()
+    quiz_id = body.get("quiz")
+    if not isinstance(quiz_id, str) or "value" not in body:
+        raise SessionError("bad_request", 'send {"quiz": "<quiz id>", "value": <the answer>}')
+    lesson = row.lesson
+    for step in lesson.get("steps", []):
+        quiz = step.get("quiz")
+        if quiz and quiz.get("id") == quiz_id:
+            break
+    else:
+        raise SessionError("not_found", f"no quiz {quiz_id[:64]!r} in lesson {lesson_id!r}")
+    names = set((lesson.get("holograms", {}).get(step.get("hologram")) or {}).get("structures", []))
+    correct = grade(quiz, validate_answer(quiz, body["value"], names))
+    out = {"quiz": quiz_id, "correct": bool(correct), "answer": quiz["answer"]}
+    if "explanation" in quiz:
+        out["explanation"] = quiz["explanation"]
+    return jsonify(out)
 
 
 @bp.post("/api/lessons")

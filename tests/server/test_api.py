@@ -308,3 +308,32 @@ def test_lesson_json_carries_display_names_and_the_legend(client):
     body = lesson["holograms"]["body"]
     assert body["display"]["kidney_left"] == "Left kidney"
     assert "legend" not in body  # no tracer here
+
+
+@pytest.mark.parametrize("quiz, right, wrong", [
+    ("find-liver", "liver", "spleen"),
+    ("pick", [0], [1]),
+    ("how-much", "10 mCi", "100 MBq"),  # 10 mCi = 370 MBq: graded with units, within 1 %
+    ("order-them", ["brain", "heart", "liver"], ["heart", "brain", "liver"]),
+])
+def test_self_paced_answers_are_checked_by_the_server(client, quiz, right, wrong):
+    """The self-paced page gets the lesson without answers, so it asks the server; nothing is
+    stored (no session, no participant)."""
+    url = "/api/lessons/class-demo/check"
+    yes, no = client.post(url, json={"quiz": quiz, "value": right}), client.post(url, json={"quiz": quiz, "value": wrong})
+    assert yes.status_code == 200 and yes.json["correct"] is True and yes.json["quiz"] == quiz
+    assert no.status_code == 200 and no.json["correct"] is False
+    assert yes.json["answer"] == no.json["answer"] and yes.json["answer"]
+
+
+@pytest.mark.parametrize("url, body, status, code", [
+    ("/api/lessons/nosuch/check", {"quiz": "pick", "value": [0]}, 404, "unknown_lesson"),
+    ("/api/lessons/class-demo/check", {"quiz": "nosuch", "value": [0]}, 404, "not_found"),
+    ("/api/lessons/class-demo/check", {"value": [0]}, 422, "bad_request"),
+    ("/api/lessons/class-demo/check", {"quiz": "pick"}, 422, "bad_request"),
+    ("/api/lessons/class-demo/check", {"quiz": "pick", "value": [7]}, 422, "bad_answer"),
+    ("/api/lessons/class-demo/check", {"quiz": "find-liver", "value": "chair"}, 422, "bad_answer"),
+])
+def test_bad_checks_are_clear_errors(client, url, body, status, code):
+    r = client.post(url, json=body)
+    assert r.status_code == status and r.json["error"] == code, r.json

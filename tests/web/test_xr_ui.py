@@ -28,10 +28,8 @@ the liver's pixels: lifted = lift + (1 - lift) * colour, in linear light.
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import zipfile
 
 import numpy as np
 import pytest
@@ -376,7 +374,7 @@ def test_self_paced_lesson_in_ar(browser, classroom_server, table_top):  # noqa:
         page.evaluate("() => window.__xrtest.waitFrames(2)")
         page.evaluate("() => window.__xrtest.press('right', 'trigger')")
         answer = wait_event(page, "arkit:answer", "d.quiz === 'find-liver'")
-        assert (answer["value"], answer["from"], answer["correct"]) == ("liver", "scene", None)
+        assert (answer["value"], answer["from"], answer["correct"]) == ("liver", "scene", True)  # checked by the server
         wait_ui(page, "u.dock.quiz.includes('Submitted: Liver')")
         press(page, "arkit-ui:step-prev")
         wait_state(page, "d.step === 1")
@@ -389,28 +387,14 @@ def test_self_paced_answers_every_quiz_kind_in_the_scene(browser, classroom_serv
                                                          quiz_lesson, table_top):  # noqa: F811
     """The self-paced page in AR answers a numeric, an order and a choice quiz with the
     in-scene quiz alone (the keypad with its units, the order by buttons, a select on the
-    hologram and Undo, the options) and grades them locally. The lesson the server gives
-    students carries no answers (test_classroom checks that such answers stay ungraded), so
-    here the page gets the bundle's lesson.json answers added to it, as a lesson carrying
-    its answers would give them: choice and order are graded on the page; numeric answers
-    need the server's units and stay ungraded."""
+    hologram and Undo, the options), and the server grades them: the lesson students get
+    carries no answers, and a numeric answer needs the server's units."""
     if not INJECT.is_file():
         unavailable("WebXR init script not built: run npm ci --prefix web_ar && npm run build --prefix web_ar")
     server = classroom_server
-    with zipfile.ZipFile(quiz_bundle) as z:
-        full = json.loads(z.read("lesson.json"))
-
-    def with_answers(route):
-        response = route.fetch()
-        lesson = response.json()
-        for step, original in zip(lesson["steps"], full["steps"], strict=True):
-            if "quiz" in step:
-                step["quiz"] = {**step["quiz"], "answer": original["quiz"]["answer"]}
-        route.fulfill(response=response, json=lesson)
 
     page, guard = guarded_page(browser, server.origin, viewport=(1000, 720), name="self-paced AR quizzes")
     try:
-        page.route(f"**/api/lessons/{quiz_lesson}", with_answers)
         page.context.add_init_script(path=str(INJECT))
         page.goto(f"{server.url}/lessons/{quiz_lesson}")
         wait_loaded(page, 0, LOAD_MS)
@@ -429,8 +413,8 @@ def test_self_paced_answers_every_quiz_kind_in_the_scene(browser, classroom_serv
         press(page, "arkit-ui:send")
         answer = wait_event(page, "arkit:answer", "d.quiz === 'how-much'")
         assert answer == {"page": "self-paced", "quiz": "how-much", "kind": "numeric", "value": "370 MBq", "ok": True,
-                          "correct": None, "from": "scene"}
-        wait_ui(page, "u.dock.quiz.includes('Submitted: 370 MBq.')")
+                          "correct": True, "from": "scene"}
+        wait_ui(page, "u.dock.quiz.includes('Submitted: 370 MBq. Correct.')")
 
         # An order: a button, a select on the hologram, a button taken back with Undo, again.
         press(page, "arkit-ui:step-next")
@@ -480,7 +464,7 @@ def test_self_paced_answers_every_quiz_kind_in_the_scene(browser, classroom_serv
         assert not page.locator("#quiz input[value='1']").is_checked()
         assert hook(page, "c.answered") == {"how-much": "370 MBq", "top-down": ["brain", "heart", "liver"],
                                             "which-organ": [0]}
-        assert hook(page, "c.graded") == {"how-much": None, "top-down": True, "which-organ": True}
+        assert hook(page, "c.graded") == {"how-much": True, "top-down": True, "which-organ": True}
     finally:
         page.context.close()
     check_clean(guard)

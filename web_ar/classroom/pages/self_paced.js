@@ -3,10 +3,10 @@
 // #playback controls).
 //
 // Quizzes are answered on the page or, in AR, in the scene (features/scene_quiz.js: every
-// kind, as on the student page). Grading is local: an answer is recorded in localStorage and
-// checked against the lesson's answer when the lesson carries one (lesson.json opened with
-// its answers); the lesson the server gives students carries none (they are never sent
-// before a reveal), so there the answer is "submitted" and left to the class.
+// kind, as on the student page). An answer is recorded in localStorage and graded by the
+// server (POST /api/lessons/<id>/check: the lesson it gives students carries no answers, and
+// numeric answers need its units); offline, it is checked against the lesson's answer when
+// the lesson carries one, else left "submitted".
 // In AR (features/xr_page.js) the scene carries the captions, the time with Play,
 // Previous / Next, the quiz, size, pose and leave.
 
@@ -91,6 +91,18 @@ function answers() {
   }
 }
 
+/** {correct, answer, explanation} from the server; offline, from the lesson's own answer
+ * when it carries one ({correct: null} when nothing can tell). */
+async function check(quiz, value) {
+  try {
+    const out = await api(`/api/lessons/${encodeURIComponent(lessonId)}/check`,
+      { method: 'POST', body: { quiz: quiz.id, value } });
+    return { correct: out.correct, answer: out.answer, explanation: out.explanation || '' };
+  } catch {
+    return { correct: matches(quiz, value, quiz.answer), answer: quiz.answer, explanation: quiz.explanation || '' };
+  }
+}
+
 /**
  * An answer from the page's form or the scene: recorded here and graded locally (true /
  * false when the lesson carries the answer, null when it cannot be checked on this page);
@@ -101,13 +113,14 @@ async function submitAnswer(quiz, value, from) {
   all[quiz.id] = value;
   store.set(answersKey, JSON.stringify(all));
   hooks.answered = all;
-  const correct = matches(quiz, value, quiz.answer);
+  const { correct, answer, explanation } = await check(quiz, value);
   hooks.graded = { ...hooks.graded, [quiz.id]: correct };
   emit('arkit:answer', { quiz: quiz.id, kind: quiz.kind, value, ok: true, correct, from });
   const text = `Submitted: ${sceneQuiz.text(quiz, value)}.`;
+  const why = explanation ? ` ${explanation}` : '';
   const message = correct === null
-    ? `${text} This page cannot check answers; ask your lecturer or compare in class.`
-    : `${text} ${correct ? 'Correct.' : `Not right: the answer is ${answerText(quiz, quiz.answer)}.`}`;
+    ? `${text} This page cannot check answers now; ask your lecturer or compare in class.`
+    : `${text} ${correct ? 'Correct.' : `Not right: the answer is ${answerText(quiz, answer)}.`}${why}`;
   const step = lesson.steps[index];
   if (step && step.quiz && step.quiz.id === quiz.id) {
     if (from === 'scene') renderQuiz(step); // the page's form shows the answer too
