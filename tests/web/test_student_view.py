@@ -347,3 +347,39 @@ def test_plain_language_errors(browser, classroom_server):  # noqa: F811
         page.context.close()
     assert guard.blocked == []
     assert all("503" in e for e in guard.errors), guard.errors
+
+
+SYSTEMS_LESSON = lesson_yaml("student-systems", "Systems", "Whole systems named in a step.", """
+holograms:
+  body: {source: "phantom:mird-adult?voxel=8", usdz: false}
+steps:
+  - title: The skeleton
+    hologram: body
+    narration: The bones and the body outline.
+    visible: ["system:skeletal", body]
+    highlighted: ["system:urinary"]
+    translucent: [body]
+""")
+
+
+def test_a_step_can_show_whole_systems(browser, tmp_path_factory, classroom_server):  # noqa: F811
+    """`system:skeletal` in a step's visible list shows every bone and nothing else (the
+    viewer matched names only, so the bone-scan steps showed the body alone); a system in
+    `highlighted` highlights its structures."""
+    bundle = build_test_lesson(tmp_path_factory.mktemp("student-systems"), "student-systems", SYSTEMS_LESSON)
+    upload_lesson(classroom_server.url, bundle, KEY)
+    with zipfile.ZipFile(bundle) as z:
+        names = set(json.loads(z.read("lesson.json"))["holograms"]["body"]["structures"])
+    page, guard = guarded_page(browser, classroom_server.origin, viewport=(800, 600), name="systems")
+    try:
+        page.goto(f"{classroom_server.url}/lessons/student-systems")
+        wait_loaded(page, 0, LOAD_MS)
+        visible = set(hook(page, "c.hologram.visible"))
+        bones = {"skull", "spine", "pelvis", "rib_cage", "leg_bones_left", "arm_bones_right"}
+        assert bones <= visible and "body" in visible
+        assert not visible & {"liver", "heart", "kidney_left", "brain"}
+        assert len(visible) < len(names) - 10
+        assert set(hook(page, "c.hologram.highlighted")) == {"kidney_left", "kidney_right", "urinary_bladder"} & names
+    finally:
+        page.context.close()
+    assert guard.blocked == []

@@ -345,8 +345,11 @@ export class HologramView {
     if (!cur) return;
     this.step = step;
     const names = [...cur.structures.keys()];
-    const visible = Array.isArray(step.visible) ? new Set(step.visible) : new Set(names);
-    const translucent = Array.isArray(step.translucent) ? new Set(step.translucent) : null;
+    // A step names structures, or whole systems as "system:<system>" (lesson.yaml).
+    const expand = (list) => new Set(list.flatMap((entry) => (String(entry).startsWith('system:')
+      ? names.filter((n) => cur.structures.get(n).system === String(entry).slice(7)) : [entry])));
+    const visible = Array.isArray(step.visible) ? expand(step.visible) : new Set(names);
+    const translucent = Array.isArray(step.translucent) ? expand(step.translucent) : null;
 
     // Visibility per node (a merged mesh shows while any of its members is visible).
     const shownNodes = new Map();
@@ -372,7 +375,7 @@ export class HologramView {
 
     removeOverlays(this.stepOverlays);
     this.stepOverlays = [];
-    const highlighted = (step.highlighted || []).filter((n) => cur.structures.has(n));
+    const highlighted = [...expand(step.highlighted || [])].filter((n) => cur.structures.has(n));
     for (const name of highlighted) this.stepOverlays.push(...addOverlays(cur.structures.get(name), this.materials));
 
     this.setLabels((step.labels || []).filter((l) => l && cur.structures.has(l.structure)));
