@@ -40,7 +40,12 @@ class BuildResult:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("ARKIT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "arkit")
+    """Where built holograms are kept: ``ARKIT_CACHE``, else the platform's user cache folder
+    (``~/.cache/arkit`` on Linux, ``~/Library/Caches/arkit`` on macOS, ``%LOCALAPPDATA%\\arkit\\Cache``
+    on Windows)."""
+    import platformdirs
+
+    base = os.environ.get("ARKIT_CACHE") or platformdirs.user_cache_dir("arkit", appauthor=False)
     return Path(base) / "holograms"
 
 
