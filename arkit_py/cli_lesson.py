@@ -42,16 +42,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     import time
 
-    from .lesson.bundle import build_lesson
+    from .lesson.bundle import build_lessons
 
-    for folder in args.folders:
-        t = time.perf_counter()
-        result = build_lesson(folder, args.output, cache_dir=args.cache, use_cache=not args.no_cache,
-                              progress=None if args.quiet else (lambda m: print(f"arkit: {m}", file=sys.stderr)))
-        if not args.quiet:
+    if args.jobs is not None and args.jobs < 1:
+        raise InputError(None, f"--jobs must be at least 1, got {args.jobs}")
+    t = time.perf_counter()
+    results = build_lessons(args.folders, args.output, cache_dir=args.cache, use_cache=not args.no_cache,
+                            jobs=args.jobs,
+                            progress=None if args.quiet else (lambda m: print(f"arkit: {m}", file=sys.stderr)))
+    if not args.quiet:
+        for result in results:
             print(f"arkit: wrote {result.bundle} ({result.bundle.stat().st_size / 1e6:.2f} MB; holograms built "
-                  f"{len(result.built)}, from cache {len(result.cached)}; {time.perf_counter() - t:.1f} s)",
-                  file=sys.stderr)
+                  f"{len(result.built)}, from cache {len(result.cached)})", file=sys.stderr)
+        print(f"arkit: {len(results)} lesson(s) in {time.perf_counter() - t:.1f} s", file=sys.stderr)
     return 0
 
 
@@ -118,8 +121,11 @@ def add_parser(sub) -> None:
     p = ts.add_parser("build", help="write <out>/<id>.arlesson for each lesson folder")
     p.add_argument("folders", nargs="+")
     p.add_argument("-o", "--output", required=True, help="output folder (e.g. dist/)")
-    p.add_argument("--cache", help="hologram cache folder (default ~/.cache/arkit/holograms, or $ARKIT_CACHE)")
+    p.add_argument("--cache", help="hologram cache folder (default: holograms/ in $ARKIT_CACHE or the user "
+                                            "cache folder, ~/.cache/arkit on Linux)")
     p.add_argument("--no-cache", action="store_true", help="rebuild every hologram")
+    p.add_argument("--jobs", type=int, help="holograms built at once, in separate processes (default: the CPUs, "
+                                            "at most 4)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_build)
 

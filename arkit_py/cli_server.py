@@ -135,7 +135,7 @@ def _repo_lessons() -> Path | None:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Build the example lessons if needed, serve on the LAN with TLS, open a session on
     ``fdg`` and print the lecturer, join and trust URLs and the join QR."""
-    from .lesson.bundle import build_lesson
+    from .lesson.bundle import build_lessons
     from .server import create_app
 
     data = _data(args)
@@ -145,8 +145,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if source is None:
         raise InputError(None, "arkit demo needs the example lessons (lessons/fdg/lesson.yaml); run it from the "
                                "arkit checkout")
-    for folder in sorted(p.parent for p in source.glob("*/lesson.yaml")):
-        result = build_lesson(folder, dist, progress=lambda m, f=folder: print(f"arkit: {f.name}: {m}", file=sys.stderr))
+    folders = sorted(p.parent for p in source.glob("*/lesson.yaml"))
+    for result in build_lessons(folders, dist, progress=lambda m: print(f"arkit: {m}", file=sys.stderr)):
         print(f"arkit: {result.bundle.name}: {'built' if result.built else 'up to date'}", file=sys.stderr)
     args.lessons = str(dist)
     hosts = _hosts(args)

@@ -151,13 +151,18 @@ def _structure_names(doc) -> bytes:
     return json.dumps(sorted(names)).encode()
 
 
+def _in_cache(folder: Path | None, want_usdz: bool) -> bool:
+    """Whether a cache entry holds everything a build takes from it."""
+    return bool(folder) and all((folder / n).is_file() for n in ("hologram.glb", "structures.json", "thumbnail.png")) \
+        and (not want_usdz or (folder / "hologram.usdz").is_file())
+
+
 def _cached_hologram(src: LessonSource, hid: str, cache: Path | None, versions: dict, progress) -> tuple[dict, bool]:
     """(parts, built now?) with parts = {glb, usdz?, structures} bytes."""
     key = hologram_key(src, hid, versions)
     folder = cache / key if cache else None
     want_usdz = src.data["holograms"][hid].get("usdz", True)
-    if folder and all((folder / n).is_file() for n in ("hologram.glb", "structures.json", "thumbnail.png")) and \
-            (not want_usdz or (folder / "hologram.usdz").is_file()):
+    if _in_cache(folder, want_usdz):
         parts = {"glb": (folder / "hologram.glb").read_bytes(),
                  "structures": (folder / "structures.json").read_bytes(),
                  "png": (folder / "thumbnail.png").read_bytes()}
@@ -262,6 +267,82 @@ def build_lesson(folder: str | os.PathLike, out_dir: str | os.PathLike, *, cache
     return BuildResult(target, lesson, manifest, built, cached)
 
 
+def _build_into_cache(folder: str, hid: str, cache: str) -> bool:
+    """A worker process's job: one hologram of the lesson in ``folder`` into the cache.
+    False when it fails: the lesson's own build then meets the error and reports it where
+    it belongs (the lesson field)."""
+    try:
+        _cached_hologram(load_lesson(folder), hid, Path(cache), tool_versions(), None)
+        return True
+    except Exception:  # noqa: BLE001 - reported by the build that follows
+        return False
+
+
+def default_jobs() -> int:
+    """Processes for building holograms: the CPUs this process may use, at most 4 (each
+    build holds its label volume and meshes)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+def build_lessons(folders, out_dir: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None,
+                  use_cache: bool = True, thumbnail: bool = True, jobs: int | None = None,
+                  progress=None) -> list[BuildResult]:
+    """Build several lessons into ``out_dir``. Every lesson is validated first; then the
+    holograms the cache does not hold are built in ``jobs`` processes at once (default
+    :func:`default_jobs`), each once even when two lessons share it, and the bundles are
+    written from the cache. The bundles are the bytes ``build_lesson`` writes one by one."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    folders = [Path(f) for f in folders]
+    sources = [load_lesson(f) for f in folders]  # a bad lesson stops the build before any work
+    scratch = None
+    if cache_dir:
+        cache = Path(cache_dir)
+    elif use_cache:
+        cache = default_cache_dir()
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix="arkit-build-"))
+        cache = scratch
+    try:
+        versions = tool_versions()
+        todo: dict[str, tuple[str, str]] = {}
+        for folder, src in zip(folders, sources):
+            for hid, spec in src.data["holograms"].items():
+                key = hologram_key(src, hid, versions)
+                if key not in todo and not _in_cache(cache / key, spec.get("usdz", True)):
+                    todo[key] = (str(folder), hid)
+        workers = min(len(todo), jobs or default_jobs())
+        done: set[str] = set()
+        if workers > 1:
+            # spawn, not fork: the caller may hold threads (numba's, a server's)
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+                futures = {pool.submit(_build_into_cache, folder, hid, str(cache)): key
+                           for key, (folder, hid) in todo.items()}
+                for future in as_completed(futures):
+                    folder, hid = todo[futures[future]]
+                    if future.result():
+                        done.add(futures[future])
+                    if progress:
+                        progress(f"{Path(folder).name}: hologram {hid} built")
+        results = []
+        for folder, src in zip(folders, sources):
+            result = build_lesson(folder, out_dir, cache_dir=cache, thumbnail=thumbnail, progress=progress)
+            for hid in list(result.cached):  # built by a worker a moment ago: built, not cached
+                if hologram_key(src, hid, versions) in done:
+                    result.cached.remove(hid)
+                    result.built.append(hid)
+            results.append(result)
+        return results
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
 def sign_bundle(bundle_path: str | os.PathLike, key_path: str | os.PathLike) -> dict:
     """Add (or replace) ``signature.json`` in a checked bundle; returns the signature."""
     bundle = read_bundle(bundle_path)
@@ -273,5 +354,6 @@ def sign_bundle(bundle_path: str | os.PathLike, key_path: str | os.PathLike) -> 
     return signature
 
 
-__all__ = ["BuildResult", "Bundle", "MEDIA_TYPES", "build_lesson", "default_cache_dir", "extract_bundle",
+__all__ = ["BuildResult", "Bundle", "MEDIA_TYPES", "build_lesson", "build_lessons", "default_cache_dir",
+           "default_jobs", "extract_bundle",
            "hologram_key", "read_bundle", "sha256", "sign_bundle", "tool_versions", "write_zip"]

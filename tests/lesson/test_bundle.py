@@ -11,7 +11,7 @@ import pytest
 
 from arkit_py.cli import main
 from arkit_py.errors import LessonError
-from arkit_py.lesson.bundle import build_lesson, extract_bundle, read_bundle, sha256, sign_bundle
+from arkit_py.lesson.bundle import build_lesson, build_lessons, extract_bundle, read_bundle, sha256, sign_bundle
 from arkit_py.lesson.signing import generate_key, read_trusted_keys
 from tests.lesson.conftest import template_text, write_lesson
 
@@ -287,3 +287,36 @@ def test_input_file_names_never_enter_the_bundle(tmp_path, hologram_cache):
     data = result.bundle.read_bytes()
     assert b"jane" not in data.lower() and b"patient" not in data.lower()
     assert result.lesson["holograms"]["body"]["source"] == "label map"
+
+
+def test_lessons_built_in_parallel_are_the_bytes_built_one_by_one(tmp_path):
+    """build_lessons builds the holograms two lessons need in two processes (a hologram the
+    two share, once) and writes the same bundles as build_lesson does alone, cache off."""
+    shared = template_text()
+    other = template_text("other").replace("?voxel=8\n", "?voxel=10\n")
+    third = template_text("third")  # the same hologram as the first lesson: built once
+    folders = [write_lesson(tmp_path / "src", text, lesson_id) for text, lesson_id in
+               ((shared, "demo"), (other, "other"), (third, "third"))]
+    progress = []
+    results = build_lessons(folders, tmp_path / "parallel", cache_dir=tmp_path / "cache", jobs=2,
+                            progress=progress.append)
+    assert len([m for m in progress if m.endswith("hologram body built")]) == 2
+    assert [r.built for r in results] == [["body"], ["body"], ["body"]]  # built by the workers, not found cached
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+    for folder, result in zip(folders, results):
+        alone = build_lesson(folder, tmp_path / "alone", cache_dir=tmp_path / "alone-cache")  # in this process
+        assert result.bundle.read_bytes() == alone.bundle.read_bytes()
+    again = build_lessons(folders, tmp_path / "again", cache_dir=tmp_path / "cache", jobs=2)
+    assert [r.built for r in again] == [[], [], []]
+
+
+def test_a_hologram_that_fails_in_a_worker_reports_its_lesson_field(tmp_path):
+    """The male phantom has no ovaries: the worker's build fails, and the lesson's own build
+    then reports the error at its field, as build_lesson does."""
+    good = write_lesson(tmp_path, template_text("good").replace("?voxel=8\n", "?voxel=10\n"), "good")
+    bad = write_lesson(tmp_path, template_text("bad").replace("    profile: phone\n",
+                                                              "    profile: phone\n    structures: [body, ovaries]\n"),
+                       "bad")
+    with pytest.raises(LessonError, match=r"holograms\.body.*ovaries"):
+        build_lessons([good, bad], tmp_path / "dist", cache_dir=tmp_path / "cache", jobs=2)
+    assert not (tmp_path / "dist" / "bad.arlesson").exists()

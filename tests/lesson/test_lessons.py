@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from arkit_py.cli import main
-from arkit_py.lesson.bundle import build_lesson, read_bundle
+from arkit_py.lesson.bundle import build_lesson, build_lessons, read_bundle
 from arkit_py.lesson.source import load_lesson
 
 LESSONS = Path(__file__).resolve().parents[2] / "lessons"
@@ -22,14 +22,12 @@ def test_the_four_lessons_are_there():
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, lesson_cache):
-    """Every lesson built twice: once with a cold cache, once from it."""
+    """Every lesson built twice: all at once with a cold cache (their holograms in parallel
+    processes, as `arkit lesson build` and `arkit demo` do), then one by one from it."""
     cache = lesson_cache
-    out = {}
-    for lesson_id in IDS:
-        first = build_lesson(LESSONS / lesson_id, tmp_path_factory.mktemp("one"), cache_dir=cache)
-        second = build_lesson(LESSONS / lesson_id, tmp_path_factory.mktemp("two"), cache_dir=cache)
-        out[lesson_id] = (first, second)
-    return out
+    firsts = build_lessons([LESSONS / lesson_id for lesson_id in IDS], tmp_path_factory.mktemp("one"), cache_dir=cache)
+    return {lesson_id: (first, build_lesson(LESSONS / lesson_id, tmp_path_factory.mktemp("two"), cache_dir=cache))
+            for lesson_id, first in zip(IDS, firsts)}
 
 
 @pytest.mark.parametrize("lesson_id", IDS)
