@@ -264,13 +264,14 @@ def _vertex_normals(vertices: np.ndarray, faces: np.ndarray, free: np.ndarray) -
     their incident faces' area)."""
     a, b, c = (vertices[faces[:, i]] for i in range(3))
     n = np.cross(b - a, c - a)  # length = 2 x face area
-    acc = np.zeros((len(free), 3))
     index = np.full(int(faces.max()) + 1, -1)
     index[free] = np.arange(len(free))
-    for i in range(3):
-        slot = index[faces[:, i]]
-        ok = slot >= 0
-        np.add.at(acc, slot[ok], n[ok])
+    # each free vertex sums its faces' normals in face order, corner 0's faces first (as
+    # np.add.at corner by corner would): one bincount per axis over the three corners
+    slot = index[faces.T.ravel()]
+    ok = slot >= 0
+    slot, weights = slot[ok], np.tile(n, (3, 1))[ok]
+    acc = np.stack([np.bincount(slot, weights[:, d], minlength=len(free)) for d in range(3)], axis=1)
     length = np.linalg.norm(acc, axis=1, keepdims=True)
     return acc / np.maximum(length, 1e-12), float(length.sum()) / 6.0
 

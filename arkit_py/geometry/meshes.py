@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..sources.segmentation import Segmentation
-from .decimate import DecimateOptions, Patch, Simplified, decimate, prepass, restore_volumes, split_patches
+from .decimate import DecimateOptions, Patch, Simplified, _workers, decimate, prepass, restore_volumes, split_patches
 from .junctions import simplify_junctions
 from .surfaces import SurfaceOptions, remove_islands, surface_net
 
@@ -158,8 +159,10 @@ def surface_patches(seg: Segmentation, wanted: set[int], *, counts: dict[int, in
         for patch in mine:
             a, b = (k - SHIFT for k in patch.key)
             patch.weight = sum(1 for k in (a, b) if k in wanted and k not in (0, body)) or 1
-            if heavy:
-                prepass(patch, min_error_mm)
+        if heavy:  # patches are independent (the simplifier drops the GIL): a few at a time
+            with ThreadPoolExecutor(_workers()) as pool:
+                for _ in pool.map(lambda patch: prepass(patch, min_error_mm), mine):
+                    pass
         used = np.unique(np.concatenate([p.global_ids for p in mine])) if mine else np.zeros(0, np.uint32)
         for patch in mine:
             patch.global_ids = (np.searchsorted(used, patch.global_ids) + offset).astype(np.uint32)
