@@ -9,7 +9,7 @@
 //   (three.js, socket.io-client, the features) goes to hashed chunks. Sources:
 //   classroom/pages/<page>.js (one entry a page), classroom/features/ (what the pages are
 //   made of: viewer, AR, in-scene UI, timeline, quiz, live sync, events...) and
-//   classroom/shared/ (DOM and REST helpers, the stylesheet).
+//   classroom/core/ (DOM and REST helpers, the stylesheet).
 //
 // Code shared by both lives in lib/.
 import { fileURLToPath } from 'node:url';

@@ -10,7 +10,7 @@
 import * as THREE from 'three';
 
 import { labelledVertices } from '../../lib/hologram.js';
-import { h } from '../shared/common.js';
+import { h } from '../core/common.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const OFFSET_X = 36; // px from the anchor to the box, sideways

@@ -9,7 +9,7 @@
 
 import { io } from 'socket.io-client';
 
-import { ServerClock, hooks } from '../shared/common.js';
+import { ServerClock, hooks } from '../core/common.js';
 import { emit } from './events.js';
 
 const FINAL = new Set(['unknown_code', 'expired', 'full', 'ended', 'forbidden', 'unauthorised', 'bad_request']);

@@ -4,7 +4,7 @@
 // Answer values (what the server stores): identify = a structure name, choice = [option
 // indices], numeric = the typed text with its unit ("370 MBq"), order = [structure names].
 
-import { h, structureName } from '../shared/common.js';
+import { h, structureName } from '../core/common.js';
 
 const KIND_HINT = {
   identify: 'Tap the structure in the list.',

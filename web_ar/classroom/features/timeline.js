@@ -22,7 +22,7 @@
 import { paletteGradient } from '../../lib/hologram.js';
 import {
   formatTime, h, parseDuration, playbackTime, stepHologram, stepWindow,
-} from '../shared/common.js';
+} from '../core/common.js';
 import { quantityName, shortNumber } from './tracer.js';
 
 export const DEFAULT_MAX_S = 3600;

@@ -17,7 +17,7 @@
 // physical legend without a half-life the toggle is off and says why.
 
 import { interpolate } from '../../lib/hologram.js';
-import { formatTime } from '../shared/common.js';
+import { formatTime } from '../core/common.js';
 
 const one = new Intl.NumberFormat('en', { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 const two = new Intl.NumberFormat('en', { maximumSignificantDigits: 2 });

@@ -21,7 +21,7 @@ import {
   legendOf, loadErrorText, patchColourOnlyMorphs, pickStructure, removeOverlays, structureBox,
 } from '../../lib/hologram.js';
 import { applyLookTo, lookState } from '../../lib/look.js';
-import { h, stepHologram } from '../shared/common.js';
+import { h, stepHologram } from '../core/common.js';
 import { emit } from './events.js';
 import { LabelLayer, surfaceAnchor } from './labels.js';
 

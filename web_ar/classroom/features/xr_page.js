@@ -8,7 +8,7 @@
 import { setAdditive } from '../../lib/look.js';
 import { createAR } from './ar.js';
 import { emit } from './events.js';
-import { $, showStatus } from '../shared/common.js';
+import { $, showStatus } from '../core/common.js';
 
 /**
  * Wires AR for ``viewer`` (a HologramView) and ``xrui`` (an XRUI): ``onSelect(name)`` for a

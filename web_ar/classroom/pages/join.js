@@ -16,7 +16,7 @@
 
 import {
   $, api, fill, h, hooks, problemText, renderStep, showStatus, stepHologram, stepStructures, store, structureName,
-} from '../shared/common.js';
+} from '../core/common.js';
 import { emit, setPage } from '../features/events.js';
 import { connectLive } from '../features/live.js';
 import { answerText, distributionView, matches, quizForm } from '../features/quiz.js';

@@ -9,7 +9,7 @@
 
 import {
   $, api, fill, formatTime, h, hooks, isTyping, problemText, renderStep, showStatus, stepStructures, structureName,
-} from '../shared/common.js';
+} from '../core/common.js';
 import { setPage } from '../features/events.js';
 import { connectLive } from '../features/live.js';
 import { answerText, distributionView } from '../features/quiz.js';

@@ -1,7 +1,7 @@
 // Library page (/): the lessons on this server (GET /api/lessons), each opening its
 // self-paced page, and a box to join a session by its code.
 
-import { $, api, h, hooks, showStatus } from '../shared/common.js';
+import { $, api, h, hooks, showStatus } from '../core/common.js';
 import { setPage } from '../features/events.js';
 
 Object.assign(hooks, { role: 'library', lessons: null });

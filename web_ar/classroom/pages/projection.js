@@ -4,7 +4,7 @@
 
 import {
   $, api, h, hooks, playbackTime, problemText, showStatus, stepWindow,
-} from '../shared/common.js';
+} from '../core/common.js';
 import { setPage } from '../features/events.js';
 import { connectLive } from '../features/live.js';
 import { distributionView } from '../features/quiz.js';

@@ -12,7 +12,7 @@
 
 import {
   $, api, formatTime, h, hooks, isTyping, renderStep, showStatus, stepHologram, stepStructures, store, structureName,
-} from '../shared/common.js';
+} from '../core/common.js';
 import { emit, setPage } from '../features/events.js';
 import { answerText, matches, quizForm } from '../features/quiz.js';
 import { SceneQuiz } from '../features/scene_quiz.js';
