@@ -37,85 +37,98 @@ def _label(labels, i, j, k, binary):
     return np.int64(v)
 
 
-@njit(cache=True, nogil=True)
-def _vertex(ci, cj, ck, stamp, vids, cells, count, emit):
-    """Vertex id of cell (ci, cj, ck), assigning the next id the first time it is seen.
-    Two rows of cells are live at a time (slot = ci & 1); a stamp says which row a slot
-    holds, so nothing is cleared between rows."""
-    slot = ci & 1
-    if stamp[slot, cj, ck] != ci:
-        stamp[slot, cj, ck] = ci
-        vid = count[0]
-        vids[slot, cj, ck] = vid
-        if emit:
-            cells[vid, 0] = ci
-            cells[vid, 1] = cj
-            cells[vid, 2] = ck
-        count[0] += 1
-        return vid
-    return vids[slot, cj, ck]
+# The four cells around a face toward +axis of padded voxel (pi, pj, pk), as offsets from
+# it, in the order the quad joins them (its normal points from the voxel into the neighbour).
+_CORNERS = np.array([[[0, -1, -1], [0, 0, -1], [0, 0, 0], [0, -1, 0]],
+                     [[-1, 0, -1], [-1, 0, 0], [0, 0, 0], [0, 0, -1]],
+                     [[-1, -1, 0], [0, -1, 0], [0, 0, 0], [-1, 0, 0]]], np.int64)
+_CHUNK = 64  # voxels of a line checked at once before any is looked at one by one
 
 
 @njit(cache=True, nogil=True)
-def _emit(axis, pi, pj, pk, a, b, q, stamp, vids, cells, vcount, emit, quads, pairs):
-    if axis == 0:
-        v0 = _vertex(pi, pj - 1, pk - 1, stamp, vids, cells, vcount, emit)
-        v1 = _vertex(pi, pj, pk - 1, stamp, vids, cells, vcount, emit)
-        v2 = _vertex(pi, pj, pk, stamp, vids, cells, vcount, emit)
-        v3 = _vertex(pi, pj - 1, pk, stamp, vids, cells, vcount, emit)
-    elif axis == 1:
-        v0 = _vertex(pi - 1, pj, pk - 1, stamp, vids, cells, vcount, emit)
-        v1 = _vertex(pi - 1, pj, pk, stamp, vids, cells, vcount, emit)
-        v2 = _vertex(pi, pj, pk, stamp, vids, cells, vcount, emit)
-        v3 = _vertex(pi, pj, pk - 1, stamp, vids, cells, vcount, emit)
-    else:
-        v0 = _vertex(pi - 1, pj - 1, pk, stamp, vids, cells, vcount, emit)
-        v1 = _vertex(pi, pj - 1, pk, stamp, vids, cells, vcount, emit)
-        v2 = _vertex(pi, pj, pk, stamp, vids, cells, vcount, emit)
-        v3 = _vertex(pi - 1, pj, pk, stamp, vids, cells, vcount, emit)
-    if emit:
-        quads[q, 0] = v0
-        quads[q, 1] = v1
-        quads[q, 2] = v2
-        quads[q, 3] = v3
-        pairs[q, 0] = a
-        pairs[q, 1] = b
+def _plane(labels, binary, skip_a, skip_b, pi, pj, here, up_i, up_j, stamp, vids, vcount, emit, q, quads, pairs,
+           cells):
+    """Voxel lines (pi, pj), (pi, pj + 1), ... of the padded volume, faces toward pi + 1,
+    pj + 1 and pk + 1: numbers the cells they touch first from ``vcount[0]`` on and, with
+    ``emit``, writes their quads from ``q`` on. Stops before a line when the arrays might
+    not hold it (3 (K + 2) quads, 12 (K + 2) vertices); returns (next quad, next line).
 
-
-@njit(cache=True, nogil=True)
-def _line(labels, binary, skip_a, skip_b, pi, pj, stamp, vids, vcount, emit, q, quads, pairs, cells):
-    """Voxel line (pi, pj) of the padded volume (faces toward pi + 1, pj + 1, pk + 1):
-    numbers the cells it touches first from ``vcount[0]`` on and, with ``emit``, writes
-    its quads from ``q`` on (at most 3 (K + 2) quads, 12 (K + 2) vertices); returns the
-    next quad index."""
+    One call per plane, everything inline: in numba a call that passes arrays costs
+    reference counting on each, which per face would cost more than the walk. ``here``,
+    ``up_i`` and ``up_j`` (K + 3 each) hold the padded lines (pi, pj), (pi + 1, pj) and
+    (pi, pj + 1); a chunk of a line without any face is passed over by one branch-free
+    (vectorised) test."""
     ni, nj, nk = labels.shape
-    inner_ij = 1 <= pi < ni and 1 <= pj < nj
-    for pk in range(nk + 2):
-        if inner_ij and 1 <= pk < nk:
-            # fast path: the voxel and its +1 neighbours are all inside the volume
-            a = np.int64(labels[pi - 1, pj - 1, pk - 1])
-            b0 = np.int64(labels[pi, pj - 1, pk - 1])
-            b1 = np.int64(labels[pi - 1, pj, pk - 1])
-            b2 = np.int64(labels[pi - 1, pj - 1, pk])
-            if binary:
-                a = 1 if a != 0 else 0
-                b0 = 1 if b0 != 0 else 0
-                b1 = 1 if b1 != 0 else 0
-                b2 = 1 if b2 != 0 else 0
-            if a == b0 and a == b1 and a == b2:
+    n = nk + 2
+    line_q, line_v = 3 * n, 12 * n
+    v = vcount[0]
+    first = True
+    while pj < nj + 2:
+        if emit and (q + line_q > quads.shape[0] or v + line_v > cells.shape[0]):
+            break
+        for w in range(3):  # the padded lines this one needs (w = 0: itself, on the first only)
+            if w == 0 and not first:
+                here, up_j = up_j, here  # this line was the last one's +j neighbour
                 continue
-        else:
-            a = _label(labels, pi, pj, pk, binary)
-            b0 = _label(labels, pi + 1, pj, pk, binary) if pi + 1 <= ni + 1 else a
-            b1 = _label(labels, pi, pj + 1, pk, binary) if pj + 1 <= nj + 1 else a
-            b2 = _label(labels, pi, pj, pk + 1, binary) if pk + 1 <= nk + 1 else a
-        for axis in range(3):
-            b = b0 if axis == 0 else (b1 if axis == 1 else b2)
-            if a == b or (a == skip_a and b == skip_b) or (a == skip_b and b == skip_a):
-                continue
-            _emit(axis, pi, pj, pk, a, b, q, stamp, vids, cells, vcount, emit, quads, pairs)
-            q += 1
-    return q
+            buf = here if w == 0 else (up_i if w == 1 else up_j)
+            ii = pi + 1 if w == 1 else pi
+            jj = pj + 1 if w == 2 else pj
+            buf[0] = 0
+            buf[n - 1] = 0
+            buf[n] = 0
+            if 1 <= ii <= ni and 1 <= jj <= nj:
+                row = labels[ii - 1, jj - 1]
+                if binary:
+                    for k in range(nk):
+                        buf[k + 1] = 1 if row[k] != 0 else 0
+                else:
+                    for k in range(nk):
+                        buf[k + 1] = row[k]
+            else:
+                for k in range(nk):
+                    buf[k + 1] = 0
+        first = False
+        start = 0
+        while start < n:
+            end = min(start + _CHUNK, n)
+            a0 = here[start:end]
+            a1 = up_i[start:end]
+            a2 = up_j[start:end]
+            a3 = here[start + 1:end + 1]
+            d = 0
+            for t in range(end - start):
+                x = a0[t]
+                d |= (x != a1[t]) | (x != a2[t]) | (x != a3[t])
+            if d:
+                for pk in range(start, end):
+                    a = np.int64(here[pk])
+                    for axis in range(3):
+                        b = np.int64(up_i[pk] if axis == 0 else (up_j[pk] if axis == 1 else here[pk + 1]))
+                        if a == b or (a == skip_a and b == skip_b) or (a == skip_b and b == skip_a):
+                            continue
+                        for e in range(4):  # the quad's cells; a cell's vertex id on first sight
+                            ci = pi + _CORNERS[axis, e, 0]
+                            cj = pj + _CORNERS[axis, e, 1]
+                            ck = pk + _CORNERS[axis, e, 2]
+                            slot = ci & 1  # two planes of cells are live; the stamp says whose
+                            if stamp[slot, cj, ck] != ci:
+                                stamp[slot, cj, ck] = ci
+                                vids[slot, cj, ck] = v
+                                if emit:
+                                    cells[v, 0] = ci
+                                    cells[v, 1] = cj
+                                    cells[v, 2] = ck
+                                v += 1
+                            if emit:
+                                quads[q, e] = vids[slot, cj, ck]
+                        if emit:
+                            pairs[q, 0] = a
+                            pairs[q, 1] = b
+                            q += 1
+            start = end
+        pj += 1
+    vcount[0] = v
+    return q, pj
 
 
 @njit(cache=True, nogil=True)
@@ -146,13 +159,16 @@ def _slab(labels, binary, skip_a, skip_b, r0, r1):
     quads = np.empty((4 * line_q, 4), np.int32)
     pairs = np.empty((4 * line_q, 2), np.int32)
     cells = np.empty((4 * line_v, 3), np.int32)
-    # run-time flags and counter (constants would compile _line once per value)
+    # a run-time flag (a constant would compile _plane once per value)
     emit = r1 > r0
     replay = not emit
-    q = vcount[0]
+    q = 0
+    here = np.empty(nk + 3, labels.dtype)
+    up_i = np.empty(nk + 3, labels.dtype)
+    up_j = np.empty(nk + 3, labels.dtype)
     if r0 > 0:
-        for pj in range(nj + 2):
-            _line(labels, binary, skip_a, skip_b, r0 - 1, pj, stamp, vids, vcount, replay, q, quads, pairs, cells)
+        _plane(labels, binary, skip_a, skip_b, r0 - 1, 0, here, up_i, up_j, stamp, vids, vcount, replay, q, quads,
+               pairs, cells)
         slot = (r0 - 1) & 1
         for cj in range(nj + 2):
             for ck in range(nk + 2):
@@ -160,13 +176,15 @@ def _slab(labels, binary, skip_a, skip_b, r0, r1):
                     vids[slot, cj, ck] = -1 - (cj * (nk + 2) + ck)
         vcount[0] = 0
     for pi in range(r0, r1):
-        for pj in range(nj + 2):
+        pj = 0
+        while pj < nj + 2:
             if q + line_q > quads.shape[0]:
                 quads = _grown(quads, 2 * quads.shape[0])
                 pairs = _grown(pairs, 2 * pairs.shape[0])
             if vcount[0] + line_v > cells.shape[0]:
                 cells = _grown(cells, 2 * cells.shape[0])
-            q = _line(labels, binary, skip_a, skip_b, pi, pj, stamp, vids, vcount, emit, q, quads, pairs, cells)
+            q, pj = _plane(labels, binary, skip_a, skip_b, pi, pj, here, up_i, up_j, stamp, vids, vcount, emit, q,
+                           quads, pairs, cells)
     border = np.empty((nj + 2, nk + 2), np.int32)
     border[:] = -1
     slot = (r1 - 1) & 1

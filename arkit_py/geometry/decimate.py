@@ -56,30 +56,26 @@ class Simplified:
 
 
 def split_patches(vertices_mm: np.ndarray, faces: np.ndarray, pairs: np.ndarray) -> list[Patch]:
-    """Group faces by the unordered label pair they separate, orienting each group from
-    its lower label to its higher one. Works group by group, so the only whole-complex
-    temporaries are a key and an ordering per face and one vertex lookup table."""
-    lo = np.minimum(pairs[:, 0], pairs[:, 1]).astype(np.int64)
-    key = lo * (int(pairs.max()) + 1) + np.maximum(pairs[:, 0], pairs[:, 1])
-    del lo
-    order = np.argsort(key, kind="stable")
-    bounds = np.flatnonzero(np.diff(key[order])) + 1
-    del key
-    lookup = np.empty(len(vertices_mm), dtype=np.uint32)
-    used = np.zeros(len(vertices_mm), dtype=bool)
+    """Group faces by the unordered label pair they separate (labels >= 0), orienting each
+    group from its lower label to its higher one; each patch gets its own vertex numbering
+    (by global id) and float32 positions. A vertex that more than one patch uses is locked
+    in each (``Patch.locked``): it must never move or vanish. One compiled pass
+    (``_patchkernels``): a radix sort of the faces by pair, no per-patch numpy work."""
+    from . import _patchkernels
+
+    if len(faces) == 0:
+        return []
+    lo, hi, face_starts, local, vertex_starts, ids, points, uses = _patchkernels.split(
+        np.ascontiguousarray(vertices_mm, dtype=np.float64), np.ascontiguousarray(faces),
+        np.ascontiguousarray(pairs))
     patches = []
-    for group in np.split(order, bounds):
-        f = faces[group]
-        a, b = pairs[group[0]]
-        flip = pairs[group, 0] != min(a, b)
-        f[flip] = f[flip][:, ::-1]
-        used[f.ravel()] = True
-        ids = np.flatnonzero(used)
-        used[ids] = False
-        lookup[ids] = np.arange(len(ids), dtype=np.uint32)
-        v = vertices_mm[ids].astype(np.float32)
+    for g in range(len(lo)):
+        v = points[vertex_starts[g]:vertex_starts[g + 1]]
+        mine = ids[vertex_starts[g]:vertex_starts[g + 1]]
         size = float(np.linalg.norm(v.max(0) - v.min(0))) if len(v) else 0.0
-        patches.append(Patch((int(min(a, b)), int(max(a, b))), v, lookup[f], ids.astype(np.uint32), size))
+        shared = uses[mine] > 1
+        patches.append(Patch((int(lo[g]), int(hi[g])), v, local[face_starts[g]:face_starts[g + 1]], mine, size,
+                             locked=shared.astype(np.uint8) if shared.any() else None))
     return patches
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from ..sources.segmentation import Segmentation
 from .decimate import DecimateOptions, Patch, Simplified, _workers, decimate, prepass, restore_volumes, split_patches
 from .junctions import simplify_junctions
-from .surfaces import SurfaceOptions, remove_islands, surface_net
+from .surfaces import SurfaceOptions, island_pass, surface_net
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +92,15 @@ def default_min_error_mm(seg: Segmentation) -> float:
 def remove_small_islands(seg: Segmentation, min_voxels: int) -> dict[int, int]:
     """Merge every label's pieces smaller than ``min_voxels`` into their surroundings (the
     body filler keeps its pieces), editing ``seg.layers`` in place; returns the voxel counts
-    after."""
+    after (from the same pass)."""
+    skip = frozenset() if seg.body_label is None else frozenset({seg.body_label})
+    total = np.zeros(1, dtype=np.int64)
     for layer in seg.layers:
-        remove_islands(layer, min_voxels,
-                       skip=frozenset() if seg.body_label is None else frozenset({seg.body_label}))
-    return seg.voxel_counts()
+        counts = island_pass(layer, min_voxels, skip=skip)[1]
+        if len(counts) > len(total):
+            total = np.pad(total, (0, len(counts) - len(total)))
+        total[: len(counts)] += counts
+    return {int(label): int(total[label]) for label in np.flatnonzero(total) if label}
 
 
 def surface_patches(seg: Segmentation, wanted: set[int], *, counts: dict[int, int],
@@ -144,18 +148,11 @@ def surface_patches(seg: Segmentation, wanted: set[int], *, counts: dict[int, in
                                              tolerance=0.5 * float(spacing.min()),
                                              max_span=6.0 * float(spacing.max()), junction=net.junction)
             faces, pairs = faces[good], pairs[good]
-        mine = split_patches(vertices, faces, pairs) if len(faces) else []
+        # a vertex used by more than one patch is locked in each: borders are locked by the
+        # simplifier anyway, but a collapsed junction can leave a shared vertex that looks
+        # interior to one of its patches
+        mine = split_patches(vertices, faces, pairs)
         del faces, pairs
-        # a vertex used by more than one patch must never move or vanish: borders are locked
-        # by the simplifier anyway, but a collapsed junction can leave a shared vertex that
-        # looks interior to one of its patches
-        uses = np.zeros(len(vertices), np.uint8)
-        for patch in mine:
-            uses[patch.global_ids] += 1
-        for patch in mine:
-            shared = uses[patch.global_ids] > 1
-            patch.locked = shared.astype(np.uint8) if shared.any() else None
-        del uses
         for patch in mine:
             a, b = (k - SHIFT for k in patch.key)
             patch.weight = sum(1 for k in (a, b) if k in wanted and k not in (0, body)) or 1

@@ -19,7 +19,6 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 log = logging.getLogger(__name__)
 
@@ -70,39 +69,39 @@ class SurfaceNet:
 
 def remove_islands(labels: np.ndarray, min_voxels: int, *, skip: frozenset[int] = frozenset()) -> int:
     """Merge connected pieces (6-connectivity) smaller than ``min_voxels`` into the label
-    most common around them; in place. Works per label inside its bounding box (one
-    ``find_objects`` pass for all); labels in ``skip`` (a filler spanning the whole volume)
-    are left alone. Returns the number of voxels changed."""
-    if min_voxels <= 1:
-        return 0
-    changed = 0
-    for index, box in enumerate(ndimage.find_objects(labels)):
-        if box is None or index + 1 in skip:
-            continue
-        value = index + 1
-        # grow the box by one voxel so the surroundings are visible
-        box = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(box, labels.shape))
-        crop = labels[box]
-        mask = crop == value
-        pieces, count = ndimage.label(mask)
-        if count == 0:
-            continue
-        sizes = np.zeros(count + 1, np.int64)
-        for start in range(0, pieces.shape[0], 16):  # bincount widens to int64: a slab at a time
-            sizes += np.bincount(pieces[start:start + 16].ravel(), minlength=count + 1)
-        small = np.flatnonzero(sizes[1:] < min_voxels) + 1
-        if not len(small):
-            continue
-        where = ndimage.find_objects(pieces)
-        for piece in small:
-            sub = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(where[piece - 1], crop.shape))
-            island = pieces[sub] == piece
-            ring = ndimage.binary_dilation(island) & ~island
-            around = crop[sub][ring]
-            around = around[around != value]
-            crop[sub][island] = np.bincount(around).argmax() if len(around) else 0
-            changed += int(sizes[piece])
-    return changed
+    most common around them; in place. Labels are handled in increasing order (a piece
+    merged into a later label's piece counts toward that piece's size); labels in ``skip``
+    (a filler spanning the whole volume) keep their pieces. Returns the number of voxels
+    changed."""
+    return island_pass(labels, min_voxels, skip=skip)[0]
+
+
+def island_pass(labels: np.ndarray, min_voxels: int, *, skip: frozenset[int] = frozenset()) -> tuple[int, np.ndarray]:
+    """``remove_islands`` and the voxel count of every label after it, from one labelling
+    pass over the volume (``_islandkernels``): (voxels changed, (L,) int64 counts indexed
+    by label)."""
+    from . import _islandkernels
+
+    if labels.ndim != 3:
+        raise ValueError(f"remove_islands: labels must be 3D, got shape {labels.shape}")
+    if labels.dtype == np.bool_:
+        top = 1
+    elif labels.dtype in (np.uint8, np.uint16):
+        top = int(np.iinfo(labels.dtype).max)
+    else:
+        top = int(labels.max()) if labels.size else 0
+        if labels.size and int(labels.min()) < 0:
+            raise ValueError("remove_islands: labels must not be negative")
+    tracked = np.ones(top + 1, dtype=bool)
+    tracked[0] = False
+    for value in skip:
+        if 0 <= value <= top:
+            tracked[value] = False
+    target = labels if labels.flags.c_contiguous else np.ascontiguousarray(labels)
+    changed, counts = _islandkernels.remove(target, tracked, int(min_voxels))
+    if target is not labels:
+        labels[...] = target
+    return int(changed), counts
 
 
 def surface_net(labels: np.ndarray, *, spacing=(1.0, 1.0, 1.0), binary: bool = False,

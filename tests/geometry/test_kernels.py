@@ -57,15 +57,20 @@ def _volume(shape, seed):
     return labels
 
 
-@pytest.mark.parametrize("shape, skip", [((13, 9, 11), None), ((61, 7, 8), None), ((75, 6, 5), (2, 0))])
-def test_slabbed_walk_numbers_as_one_walk(shape, skip):
-    labels = _volume(shape, seed=sum(shape))
+# lines longer than a chunk (64 voxels) and exactly one, binary nets, other label types
+@pytest.mark.parametrize("shape, skip, binary, dtype", [
+    ((13, 9, 11), None, False, np.uint8), ((61, 7, 8), None, False, np.uint8), ((75, 6, 5), (2, 0), False, np.uint8),
+    ((9, 7, 150), None, False, np.uint16), ((30, 5, 129), None, True, np.uint8), ((26, 6, 62), (3, 0), False, np.int32),
+])
+def test_slabbed_walk_numbers_as_one_walk(shape, skip, binary, dtype):
+    labels = _volume(shape, seed=sum(shape)).astype(dtype)
     assert len(_netkernels._slabs(shape[0] + 2)) - 1 == max(1, (shape[0] + 2) // 24)
-    want = _walk(labels, skip)
+    want = _walk((labels != 0).astype(np.uint8) if binary else labels, skip)
+    assert len(want[0]) > 50
     for threads in THREADS:
         numba.set_num_threads(threads)
         try:
-            got = _netkernels.extract(labels, False, skip)
+            got = _netkernels.extract(labels, binary, skip)
         finally:
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
         for w, g in zip(want, got):
