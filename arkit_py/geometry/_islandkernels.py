@@ -22,6 +22,8 @@ os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(
 import numpy as np  # noqa: E402
 from numba import njit  # noqa: E402
 
+_CHUNK = 32  # voxels compared at once when a run is followed
+
 
 @njit(cache=True, nogil=True)
 def _find(parent, x):
@@ -69,6 +71,41 @@ def _run_at(row_start, k0, k1, row, k):
 
 
 @njit(cache=True, nogil=True)
+def _plane_runs(labels, tracked, i, row_start, k0, k1, lab, rowof, counts, n):
+    """The runs of plane i's lines from index n on (tracked labels only; every voxel
+    counted); the next index. The arrays have room for a run per voxel: a function of its
+    own, since arrays that a loop may reallocate cost reference counting on every pass."""
+    nj, nk = labels.shape[1], labels.shape[2]
+    for j in range(nj):
+        row = i * nj + j
+        row_start[row] = n
+        line = labels[i, j]
+        k = 0
+        while k < nk:
+            v = line[k]
+            e = k + 1
+            while e + _CHUNK <= nk:  # whole chunks of the run by a vectorised test
+                chunk = line[e:e + _CHUNK]
+                d = 0
+                for t in range(_CHUNK):
+                    d |= chunk[t] != v
+                if d:
+                    break
+                e += _CHUNK
+            while e < nk and line[e] == v:
+                e += 1
+            counts[np.int64(v)] += e - k
+            if tracked[np.int64(v)]:
+                rowof[n] = row
+                k0[n] = k
+                k1[n] = e
+                lab[n] = np.int64(v)
+                n += 1
+            k = e
+    return n
+
+
+@njit(cache=True, nogil=True)
 def remove(labels, tracked, min_voxels):
     """Merge the pieces of tracked labels smaller than ``min_voxels`` into their
     surroundings, in place. ``tracked`` (L,) bool says which labels are handled (not the
@@ -79,35 +116,17 @@ def remove(labels, tracked, min_voxels):
     counts = np.zeros(nlab, np.int64)
     rows = ni * nj
     row_start = np.zeros(rows + 1, np.int64)
-    cap = max(1024, rows)
+    cap = max(1024, rows)  # runs; grown a plane at a time
     k0 = np.empty(cap, np.int32)
     k1 = np.empty(cap, np.int32)
     lab = np.empty(cap, np.int64)
     rowof = np.empty(cap, np.int32)
     n = 0
     for i in range(ni):
-        for j in range(nj):
-            row = i * nj + j
-            row_start[row] = n
-            k = 0
-            while k < nk:
-                v = labels[i, j, k]
-                e = k + 1
-                while e < nk and labels[i, j, e] == v:
-                    e += 1
-                counts[np.int64(v)] += e - k
-                if tracked[np.int64(v)]:
-                    if n == k0.shape[0]:
-                        k0 = _grow(k0, 2 * n)
-                        k1 = _grow(k1, 2 * n)
-                        lab = _grow(lab, 2 * n)
-                        rowof = _grow(rowof, 2 * n)
-                    rowof[n] = row
-                    k0[n] = k
-                    k1[n] = e
-                    lab[n] = np.int64(v)
-                    n += 1
-                k = e
+        if n + nj * nk > k0.shape[0]:  # room for the plane's runs, at worst one per voxel
+            cap = max(2 * k0.shape[0], n + nj * nk)
+            k0, k1, lab, rowof = _grow(k0, cap), _grow(k1, cap), _grow(lab, cap), _grow(rowof, cap)
+        n = _plane_runs(labels, tracked, i, row_start, k0, k1, lab, rowof, counts, n)
     row_start[rows] = n
     if min_voxels <= 1 or n == 0:
         return 0, counts

@@ -55,24 +55,31 @@ class Simplified:
     error_mm: float
 
 
-def split_patches(vertices_mm: np.ndarray, faces: np.ndarray, pairs: np.ndarray) -> list[Patch]:
-    """Group faces by the unordered label pair they separate (labels >= 0), orienting each
-    group from its lower label to its higher one; each patch gets its own vertex numbering
-    (by global id) and float32 positions. A vertex that more than one patch uses is locked
-    in each (``Patch.locked``): it must never move or vanish. One compiled pass
-    (``_patchkernels``): a radix sort of the faces by pair, no per-patch numpy work."""
+def split_patches(vertices_mm: np.ndarray, faces: np.ndarray, pairs: np.ndarray, *, mask: np.ndarray | None = None,
+                  shift: int = 0, mirror: bool = False) -> list[Patch]:
+    """Group faces by the unordered label pair they separate, orienting each group from
+    its lower label to its higher one; each patch gets its own vertex numbering (by global
+    id) and float32 positions. A vertex that more than one patch uses is locked in each
+    (``Patch.locked``): it must never move or vanish.
+
+    mask : (m,) bool, the faces to use (default all). shift : added to every label (the
+    keys are ``pairs + shift``, which must be >= 0). mirror : every face's corners reversed
+    first (as ``faces[:, ::-1]``). One compiled pass (``_patchkernels``): a radix sort of
+    the faces by pair, no per-patch numpy work and no copy of the faces."""
     from . import _patchkernels
 
-    if len(faces) == 0:
+    if mask is None:
+        mask = np.ones(len(faces), dtype=bool)
+    if not mask.any():
         return []
-    lo, hi, face_starts, local, vertex_starts, ids, points, uses = _patchkernels.split(
+    lo, hi, face_starts, local, vertex_starts, ids, points, uses, low, high = _patchkernels.split(
         np.ascontiguousarray(vertices_mm, dtype=np.float64), np.ascontiguousarray(faces),
-        np.ascontiguousarray(pairs))
+        np.ascontiguousarray(pairs), np.ascontiguousarray(mask, dtype=bool), int(shift), bool(mirror))
     patches = []
     for g in range(len(lo)):
         v = points[vertex_starts[g]:vertex_starts[g + 1]]
         mine = ids[vertex_starts[g]:vertex_starts[g + 1]]
-        size = float(np.linalg.norm(v.max(0) - v.min(0))) if len(v) else 0.0
+        size = float(np.linalg.norm(high[g] - low[g])) if len(v) else 0.0
         shared = uses[mine] > 1
         patches.append(Patch((int(lo[g]), int(hi[g])), v, local[face_starts[g]:face_starts[g + 1]], mine, size,
                              locked=shared.astype(np.uint8) if shared.any() else None))
@@ -240,38 +247,6 @@ def decimate(patches: list[Patch], options: DecimateOptions = DecimateOptions())
     return best, best_eps
 
 
-def _signed_volume(vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray) -> float:
-    a, b, c = (vertices[faces[:, i]] - origin for i in range(3))
-    return float(np.einsum("ij,ij->", a, np.cross(b, c))) / 6.0
-
-
-def _free_vertices(faces: np.ndarray) -> np.ndarray:
-    """Vertices not on a border or non-manifold edge of ``faces`` (those stay put)."""
-    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    stride = int(edges.max()) + 1
-    key, counts = np.unique(edges[:, 0] * stride + edges[:, 1], return_counts=True)
-    odd = key[counts != 2]
-    locked = np.concatenate([odd // stride, odd % stride])
-    return np.setdiff1d(np.unique(faces), locked)
-
-
-def _vertex_normals(vertices: np.ndarray, faces: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, float]:
-    """Unit area-weighted normals at ``free`` vertices and the area they carry (a third of
-    their incident faces' area)."""
-    a, b, c = (vertices[faces[:, i]] for i in range(3))
-    n = np.cross(b - a, c - a)  # length = 2 x face area
-    index = np.full(int(faces.max()) + 1, -1)
-    index[free] = np.arange(len(free))
-    # each free vertex sums its faces' normals in face order, corner 0's faces first (as
-    # np.add.at corner by corner would): one bincount per axis over the three corners
-    slot = index[faces.T.ravel()]
-    ok = slot >= 0
-    slot, weights = slot[ok], np.tile(n, (3, 1))[ok]
-    acc = np.stack([np.bincount(slot, weights[:, d], minlength=len(free)) for d in range(3)], axis=1)
-    length = np.linalg.norm(acc, axis=1, keepdims=True)
-    return acc / np.maximum(length, 1e-12), float(length.sum()) / 6.0
-
-
 def restore_volumes(vertices: np.ndarray, patches: list[Patch], simplified: list[Simplified],
                     targets: dict[int, float], *, rounds: int = 3) -> None:
     """Move patches' free vertices along their normals so that every closed structure in
@@ -286,51 +261,37 @@ def restore_volumes(vertices: np.ndarray, patches: list[Patch], simplified: list
     boundaries stay shared. Smoothing and decimation bias volumes (decimation cuts chords
     across convex surfaces); this removes the bias without undoing either.
     """
+    from . import _patchkernels
+
     if not patches or not targets:
         return
     origin = vertices[np.unique(patches[0].global_ids)].mean(axis=0)
     labels = sorted({k for p in patches for k in p.key} & set(targets))
     row = {label: i for i, label in enumerate(labels)}
-    frees = [(_free_vertices(r.faces) if len(r.faces) else np.zeros(0, np.int64)) for r in simplified]
-
-    def contributions(points, which):
-        vol = np.zeros(len(labels))
-        for p, faces in zip(patches, which):
-            if len(faces) == 0:
-                continue
-            c = _signed_volume(points, faces, origin)
-            if p.key[0] in row:
-                vol[row[p.key[0]]] += c
-            if p.key[1] in row:
-                vol[row[p.key[1]]] -= c
-        return vol
-
+    # every patch's faces in one array (global ids), and its free vertices, once
+    faces = np.concatenate([r.faces.astype(np.int64, copy=False).reshape(-1, 3) for r in simplified])
+    starts = np.cumsum([0] + [len(r.faces) for r in simplified]).astype(np.int64)
+    free, free_starts = _patchkernels.free_vertices(faces, starts)
+    # m[structure, patch]: +1 where the patch bounds the structure from inside (its lower
+    # label), -1 from outside
+    sign = np.zeros((len(labels), len(patches)))
+    for j, p in enumerate(patches):
+        if p.key[0] in row:
+            sign[row[p.key[0]], j] += 1.0
+        if p.key[1] in row:
+            sign[row[p.key[1]], j] -= 1.0
     target = np.array([targets[label] for label in labels])
     for _ in range(rounds):
-        current = contributions(vertices, [r.faces for r in simplified])
+        current = sign @ _patchkernels.signed_volumes(vertices, faces, starts, origin)
         need = target - current
         if np.all(np.abs(need) <= 1e-6 * np.maximum(np.abs(target), 1.0)):
             return
-        normals, areas = [], np.zeros(len(patches))
-        m = np.zeros((len(labels), len(patches)))
-        for j, (p, r, free) in enumerate(zip(patches, simplified, frees)):
-            if len(free) == 0:
-                normals.append(None)
-                continue
-            unit, area = _vertex_normals(vertices, r.faces, free)
-            normals.append(unit)
-            areas[j] = area
-            if p.key[0] in row:
-                m[row[p.key[0]], j] += area
-            if p.key[1] in row:
-                m[row[p.key[1]], j] -= area
+        normals, areas = _patchkernels.free_normals(vertices, faces, starts, free, free_starts)
         usable = areas > 0
         if not usable.any():
             return
         scale = 1.0 / np.sqrt(areas[usable])
-        u = np.linalg.lstsq(m[:, usable] * scale, need, rcond=None)[0]
+        u = np.linalg.lstsq((sign * areas)[:, usable] * scale, need, rcond=None)[0]
         delta = np.zeros(len(patches))
         delta[usable] = u * scale
-        for j, free in enumerate(frees):
-            if normals[j] is not None and delta[j]:
-                vertices[free] += delta[j] * normals[j]
+        _patchkernels.move_free(vertices, free, free_starts, normals, delta)

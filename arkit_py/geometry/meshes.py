@@ -134,24 +134,23 @@ def surface_patches(seg: Segmentation, wanted: set[int], *, counts: dict[int, in
         first decimation pass at once, so its full-resolution arrays are freed before the
         next net is built. Only the vertices the patches still use are kept."""
         nonlocal offset, before, prepassed
-        faces = net.faces if keep is None else net.faces[keep]
-        if mirrored:  # a left-handed grid turns every triangle inside out in RAS: turn it back
-            faces = faces[:, ::-1]
-        pairs = (pairs if keep is None else pairs[keep]) + SHIFT
+        faces = net.faces
+        if keep is not None and not keep.all():
+            faces, pairs = faces[keep], pairs[keep]
         before += len(faces)
         vertices = _to_ras(seg.affine, net.vertices)
         heavy = budget is not None and 2 * len(faces) > budget
         prepassed |= heavy
+        good = None
         if heavy and net.junction is not None and net.junction.any():
             lo, hi = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
-            faces, good = simplify_junctions(vertices, faces, lo * (int(hi.max()) + 1) + hi,
+            faces, good = simplify_junctions(vertices, faces, lo.astype(np.int64) * (int(hi.max()) + 1) + hi,
                                              tolerance=0.5 * float(spacing.min()),
                                              max_span=6.0 * float(spacing.max()), junction=net.junction)
-            faces, pairs = faces[good], pairs[good]
-        # a vertex used by more than one patch is locked in each: borders are locked by the
-        # simplifier anyway, but a collapsed junction can leave a shared vertex that looks
-        # interior to one of its patches
-        mine = split_patches(vertices, faces, pairs)
+            del lo, hi
+        # patch keys are labels + SHIFT; a left-handed grid turns every triangle inside out
+        # in RAS, so there each face is turned back
+        mine = split_patches(vertices, faces, pairs, mask=good, shift=SHIFT, mirror=mirrored)
         del faces, pairs
         for patch in mine:
             a, b = (k - SHIFT for k in patch.key)

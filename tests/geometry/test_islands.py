@@ -95,13 +95,16 @@ def _split_by_pair(vertices, faces, pairs):
     return out
 
 
-def test_split_patches_as_one_pass_per_pair():
+@pytest.mark.parametrize("mirror", [False, True])
+def test_split_patches_as_one_pass_per_pair(mirror):
     rng = np.random.default_rng(5)
     labels = _random(rng, (17, 12, 23), np.uint8, 5)
     net = surface_net(labels, spacing=(1.0, 1.4, 0.7))
-    pairs = net.pairs + 1
-    got = split_patches(net.vertices, net.faces, pairs)
-    want = _split_by_pair(net.vertices, net.faces, pairs)
+    mask = rng.random(len(net.faces)) < 0.9
+    pairs = np.where(net.pairs == 1, -1, net.pairs)  # a label -1 (the envelope's) shifted to 0
+    got = split_patches(net.vertices, net.faces, pairs, mask=mask, shift=1, mirror=mirror)
+    faces = net.faces[:, ::-1] if mirror else net.faces
+    want = _split_by_pair(net.vertices, faces[mask], pairs[mask] + 1)
     assert len(got) == len(want) > 5
     uses = np.zeros(len(net.vertices), int)
     for *_, ids in want:
