@@ -168,7 +168,9 @@ def surface_patches(seg: Segmentation, wanted: set[int], *, counts: dict[int, in
 
     for layer in seg.layers:
         net = surface_net(layer, spacing=spacing, skip_pair=(body, 0) if body is not None else None, options=surface)
-        add_net(net, net.pairs, np.isin(net.pairs, list(wanted - {body})).any(axis=1))
+        table = np.zeros(int(net.pairs.max(initial=0)) + 1, dtype=bool)  # label -> wanted
+        table[[k for k in wanted - {body} if 0 <= k < len(table)]] = True
+        add_net(net, net.pairs, table[net.pairs[:, 0]] | table[net.pairs[:, 1]])
         del net
     envelope_voxels = 0
     if body is not None and body in wanted:

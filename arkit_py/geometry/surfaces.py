@@ -137,7 +137,11 @@ def surface_net(labels: np.ndarray, *, spacing=(1.0, 1.0, 1.0), binary: bool = F
                            options.smoothing_iterations, options.lam, options.mu)
     centre = (cells - np.float32(0.5)).astype(np.float32)
     del cells
-    tri = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
+    q = len(quads)
+    tri = np.empty((2 * q, 3), dtype=quads.dtype)  # each quad (0, 1, 2, 3) as (0, 1, 2) and (0, 2, 3)
+    tri[:q] = quads[:, :3]
+    tri[q:, 0] = quads[:, 0]
+    tri[q:, 1:] = quads[:, 2:]
     del quads
     tri_pairs = np.concatenate([pairs, pairs])
     x /= spacing
