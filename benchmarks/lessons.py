@@ -6,7 +6,12 @@
    ``arkit demo`` do);
 2. warm: the same again (everything from the cache);
 3. edit: one step's narration changed in a copy of each lesson; rebuilt (target: under 1 s
-   per lesson, no hologram rebuilt).
+   per lesson, no hologram rebuilt);
+4. peers: no other tool builds a lesson, so the peers' figure is a lower bound: the time
+   the Slicer-style pipeline and vtkSurfaceNets3D + fast-simplification (``hologram.py``'s
+   runners, fresh processes) take only to mesh each distinct body of the lessons once, to
+   the phone budget, against arkit's whole cold build (meshes, uptake, GLB, USDZ,
+   thumbnails, bundles). Skipped with ``--no-peers`` (VTK is a benchmark extra).
 
 Run ``python benchmarks/lessons.py`` (a few minutes); writes ``benchmarks/results/lessons.json``.
 """
@@ -27,6 +32,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))  # hologram.py's peer runners
 
 from arkit_py.lesson.bundle import build_lesson, build_lessons, default_jobs  # noqa: E402
 
@@ -34,6 +41,7 @@ from arkit_py.lesson.bundle import build_lesson, build_lessons, default_jobs  # 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", default=str(HERE / "results" / "lessons.json"))
+    parser.add_argument("--no-peers", action="store_true", help="leave out the peers' meshing")
     args = parser.parse_args(argv)
     lessons = sorted(p.parent for p in (ROOT / "lessons").glob("*/lesson.yaml"))
     work = Path(tempfile.mkdtemp(prefix="arkit-bench-lessons-"))
@@ -75,12 +83,51 @@ def main(argv=None) -> int:
               f"{total / parallel_s:.2f}x the one-by-one build; bundles identical: {same}")
         out = {"lessons": rows, "cold_total_s": total, "parallel_cold_s": parallel_s, "jobs": jobs,
                "parallel_speedup": total / parallel_s, "parallel_identical": same}
+        if not args.no_peers:
+            out["peers"] = peers(lessons, work / "peers", parallel_s)
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=2))
         print(f"wrote {args.json}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def peers(lessons: list[Path], folder: Path, arkit_s: float) -> dict:
+    """Each distinct body of the lessons meshed once by each peer pipeline (a lower bound
+    on what building the lessons would take with it); printed against ``arkit_s``."""
+    import pickle
+
+    import numpy as np
+
+    import hologram as bench
+    from arkit_py.sources.load import load_segmentation
+
+    bodies = sorted({(h["source"], h.get("labels")) for folder_ in lessons
+                     for h in yaml.safe_load((folder_ / "lesson.yaml").read_text(encoding="utf-8"))["holograms"].values()},
+                    key=str)
+    seconds = {"slicer": 0.0, "surfacenets": 0.0}
+    for source, labels in bodies:
+        if not source.startswith("phantom:") or labels:
+            raise SystemExit(f"benchmarks/lessons.py: peers mesh the built-in phantoms only, not {source!r}")
+        seg = load_segmentation(source)
+        volume = np.pad(seg.layers[0], 1)  # VTK's nets need background around the labels
+        affine = seg.affine.copy()
+        affine[:3, 3] -= affine[:3, :3].sum(axis=1)
+        wanted = sorted(int(v) for v in np.unique(volume) if v)
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / "volume.npy", volume)
+        (folder / "meta.pkl").write_bytes(pickle.dumps({"affine": affine, "segments": seg.segments, "body_label": None,
+                                                        "wanted": wanted, "budget": 100_000, "target": 100_000}))
+        for name in seconds:
+            _, info = bench.run_in_subprocess(name, folder)
+            seconds[name] += info["seconds"]
+            print(f"peer {name}: {source} ({len(wanted)} labels, {volume.shape}) meshed in {info['seconds']:.1f} s")
+    for name, s in seconds.items():
+        print(f"the lessons' {len(bodies)} bod{'y' if len(bodies) == 1 else 'ies'} meshed once by {name}: {s:.1f} s; "
+              f"arkit's whole cold build {arkit_s:.1f} s ({s / arkit_s:.2f}x)")
+    return {"bodies": [b[0] for b in bodies], "meshing_s": seconds,
+            "ratio_to_arkit_build": {k: v / arkit_s for k, v in seconds.items()}}
 
 
 if __name__ == "__main__":

@@ -89,18 +89,44 @@ def hologram_key(src: LessonSource, hid: str, versions: dict) -> str:
     """The cache key of one hologram: its spec, the content of every input file it names,
     and the tool versions."""
     spec = dict(src.data["holograms"][hid])
-    inputs = {}
-    for key in ("source", "labels", "tracer", "ct"):
-        value = spec.get(key)
-        path = src.folder / value.split("?", 1)[0] if value else None
-        if value and not value.startswith("phantom:") and path.exists():
-            inputs[key] = _file_digest(path)
+    inputs = _input_digests(src, spec, ("source", "labels", "tracer", "ct"))
     blob = json.dumps({"spec": spec, "inputs": inputs, "versions": versions}, sort_keys=True).encode()
     return sha256(blob)
 
 
-def _build_hologram(src: LessonSource, hid: str, progress=None) -> dict[str, bytes]:
-    """GLB (and USDZ) bytes of one hologram of the lesson."""
+def _input_digests(src: LessonSource, spec: dict, keys: tuple[str, ...]) -> dict:
+    """The content digest of each input file the spec names under ``keys``."""
+    inputs = {}
+    for key in keys:
+        value = spec.get(key)
+        path = src.folder / value.split("?", 1)[0] if value else None
+        if value and not value.startswith("phantom:") and path.exists():
+            inputs[key] = _file_digest(path)
+    return inputs
+
+
+def _body_key(src: LessonSource, hid: str) -> str:
+    """What a hologram's meshes depend on, from its spec: the body and its input files, the
+    structures and the profile (not the tracer). Holograms with one body key share meshes."""
+    spec = src.data["holograms"][hid]
+    body = {k: spec.get(k) for k in ("source", "labels", "ct", "structures", "profile")}
+    inputs = _input_digests(src, spec, ("source", "labels", "ct"))
+    return sha256(json.dumps({"body": body, "inputs": inputs}, sort_keys=True, default=str).encode())
+
+
+def _copied(seg):
+    """A Segmentation whose layers are this one's, copied."""
+    import dataclasses
+
+    return dataclasses.replace(seg, layers=[layer.copy() for layer in seg.layers])
+
+
+def _build_hologram(src: LessonSource, hid: str, progress=None, cache: Path | None = None,
+                    versions: dict | None = None, bodies: dict | None = None) -> dict[str, bytes]:
+    """GLB (and USDZ) bytes of one hologram of the lesson; with a cache folder, its meshes
+    go through ``<cache>/meshes`` (holograms of one body mesh it once). ``bodies`` (a dict
+    the caller keeps) holds the last body read, by body key, so the next hologram of the
+    same body copies it instead of reading it again."""
     from ..scene.hologram import HologramOptions, build_hologram
     from ..sources.load import load_segmentation
 
@@ -110,17 +136,24 @@ def _build_hologram(src: LessonSource, hid: str, progress=None) -> dict[str, byt
     from ..sources.labeltables import is_shipped
 
     labels = None if "labels" not in h else h["labels"] if is_shipped(h["labels"]) else str(src.folder / h["labels"])
-    try:
-        seg = load_segmentation(spec, labels=labels)
-    except ArkitError as error:
-        raise src.error(("holograms", hid, "source"), str(error)) from None
-    if "ct" in h:
-        from ..sources.body import add_body_from_ct, read_ct
-
+    body = _body_key(src, hid) if bodies is not None else None
+    if body is not None and body in bodies:
+        seg = _copied(bodies[body])  # the build edits its layers in place (islands)
+    else:
         try:
-            seg = add_body_from_ct(seg, read_ct(str(src.folder / h["ct"])))
+            seg = load_segmentation(spec, labels=labels)
         except ArkitError as error:
-            raise src.error(("holograms", hid, "ct"), str(error)) from None
+            raise src.error(("holograms", hid, "source"), str(error)) from None
+        if "ct" in h:
+            from ..sources.body import add_body_from_ct, read_ct
+
+            try:
+                seg = add_body_from_ct(seg, read_ct(str(src.folder / h["ct"])))
+            except ArkitError as error:
+                raise src.error(("holograms", hid, "ct"), str(error)) from None
+        if bodies is not None:
+            bodies.clear()  # one body at a time: a label volume can be hundreds of MB
+            bodies[body] = _copied(seg)
     uptake = uptake_options(src, hid)  # parsed as `arkit lesson validate` and the CLI parse it
     wanted = h.get("structures", [])  # names, and whole systems as system:<system>
     options = HologramOptions(profile=h.get("profile", "phone"),
@@ -129,7 +162,9 @@ def _build_hologram(src: LessonSource, hid: str, progress=None) -> dict[str, byt
                               source="phantom:mird-adult" if source.startswith("phantom:") else "label map",
                               uptake=uptake)
     try:
-        result = build_hologram(seg, options, progress=progress, spec=source)
+        result = build_hologram(seg, options, progress=progress, spec=source,
+                                mesh_cache=cache / "meshes" if cache else None,
+                                salt=json.dumps(versions or tool_versions(), sort_keys=True))
     except ArkitError as error:
         raise src.error(("holograms", hid), str(error)) from None
     from .thumbnail import render_png
@@ -157,8 +192,10 @@ def _in_cache(folder: Path | None, want_usdz: bool) -> bool:
         and (not want_usdz or (folder / "hologram.usdz").is_file())
 
 
-def _cached_hologram(src: LessonSource, hid: str, cache: Path | None, versions: dict, progress) -> tuple[dict, bool]:
-    """(parts, built now?) with parts = {glb, usdz?, structures} bytes."""
+def _cached_hologram(src: LessonSource, hid: str, cache: Path | None, versions: dict, progress,
+                     bodies: dict | None = None) -> tuple[dict, bool]:
+    """(parts, built now?) with parts = {glb, usdz?, structures} bytes. ``bodies`` keeps
+    the last body read (see ``_build_hologram``)."""
     key = hologram_key(src, hid, versions)
     folder = cache / key if cache else None
     want_usdz = src.data["holograms"][hid].get("usdz", True)
@@ -169,7 +206,7 @@ def _cached_hologram(src: LessonSource, hid: str, cache: Path | None, versions: 
         if want_usdz:
             parts["usdz"] = (folder / "hologram.usdz").read_bytes()
         return parts, False
-    parts = _build_hologram(src, hid, progress)
+    parts = _build_hologram(src, hid, progress, cache, versions, bodies)
     if folder:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
@@ -267,15 +304,18 @@ def build_lesson(folder: str | os.PathLike, out_dir: str | os.PathLike, *, cache
     return BuildResult(target, lesson, manifest, built, cached)
 
 
-def _build_into_cache(folder: str, hid: str, cache: str) -> bool:
-    """A worker process's job: one hologram of the lesson in ``folder`` into the cache.
-    False when it fails: the lesson's own build then meets the error and reports it where
-    it belongs (the lesson field)."""
-    try:
-        _cached_hologram(load_lesson(folder), hid, Path(cache), tool_versions(), None)
-        return True
-    except Exception:  # noqa: BLE001 - reported by the build that follows
-        return False
+def _build_group_into_cache(group: list[tuple[str, str]], cache: str) -> list[bool]:
+    """One job: holograms (lesson folder, hologram id) of one body into the cache, the
+    body read once. False for one that fails: the lesson's own build then meets the error
+    and reports it where it belongs (the lesson field)."""
+    versions, bodies, out = tool_versions(), {}, []
+    for folder, hid in group:
+        try:
+            _cached_hologram(load_lesson(folder), hid, Path(cache), versions, None, bodies=bodies)
+            out.append(True)
+        except Exception:  # noqa: BLE001 - reported by the build that follows
+            out.append(False)
+    return out
 
 
 def default_jobs() -> int:
@@ -316,23 +356,37 @@ def build_lessons(folders, out_dir: str | os.PathLike, *, cache_dir: str | os.Pa
                 key = hologram_key(src, hid, versions)
                 if key not in todo and not _in_cache(cache / key, spec.get("usdz", True)):
                     todo[key] = (str(folder), hid)
-        workers = min(len(todo), jobs or default_jobs())
+        # the holograms of one body are one job: the body read and meshed once (the mesh
+        # cache), the other holograms only coloured and written; bodies in parallel
+        bodies: dict[str, list[str]] = {}
+        for key, (folder, hid) in todo.items():
+            src = sources[folders.index(Path(folder))]
+            bodies.setdefault(_body_key(src, hid), []).append(key)
+        groups = list(bodies.values())
         done: set[str] = set()
-        if workers > 1:
+
+        def finished(group, ok):
+            for key, good in zip(group, ok):
+                if good:
+                    done.add(key)
+                if progress:
+                    progress(f"{Path(todo[key][0]).name}: hologram {todo[key][1]} built")
+
+        workers = min(len(groups), jobs or default_jobs())
+        if workers <= 1:
+            for group in groups:
+                finished(group, _build_group_into_cache([todo[k] for k in group], str(cache)))
+        else:
             # spawn, not fork: the caller may hold threads (numba's, a server's)
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-                futures = {pool.submit(_build_into_cache, folder, hid, str(cache)): key
-                           for key, (folder, hid) in todo.items()}
+                futures = {pool.submit(_build_group_into_cache, [todo[k] for k in group], str(cache)): group
+                           for group in groups}
                 for future in as_completed(futures):
-                    folder, hid = todo[futures[future]]
-                    if future.result():
-                        done.add(futures[future])
-                    if progress:
-                        progress(f"{Path(folder).name}: hologram {hid} built")
+                    finished(futures[future], future.result())
         results = []
         for folder, src in zip(folders, sources):
             result = build_lesson(folder, out_dir, cache_dir=cache, thumbnail=thumbnail, progress=progress)
-            for hid in list(result.cached):  # built by a worker a moment ago: built, not cached
+            for hid in list(result.cached):  # built a moment ago: built, not cached
                 if hologram_key(src, hid, versions) in done:
                     result.cached.remove(hid)
                     result.built.append(hid)

@@ -90,12 +90,33 @@ def hologram_steps(options: HologramOptions) -> list[Step]:
     ]
 
 
+GEOMETRY = (surfaces.NAME, decimation.NAME, volume.NAME, gather.NAME)  # what a mesh cache stands for
+
+
 def build_hologram(seg: Segmentation, options: HologramOptions = HologramOptions(), *, progress=None,
-                   spec: str = "input") -> HologramResult:
+                   spec: str = "input", mesh_cache=None, salt: str = "") -> HologramResult:
     """Build the hologram of ``seg``; ``spec`` names the input in error messages only.
-    ``progress(name)`` is called as each step starts."""
+    ``progress(name)`` is called as each step starts.
+
+    mesh_cache : a folder; the geometry steps' meshes are taken from it when it holds
+        them for this very label volume and these options, and stored there otherwise
+        (``scene/meshcache.py``). ``salt`` goes into the key: the caller's tool versions.
+    """
     doc = Document(generator=f"arkit {__version__}", work=Work(seg, spec=spec))
-    doc.transform(*hologram_steps(options), progress=progress)
+    steps = hologram_steps(options)
+    if mesh_cache is None:
+        doc.transform(*steps, progress=progress)
+    else:
+        from pathlib import Path
+
+        from . import meshcache
+
+        first = next(i for i, s in enumerate(steps) if s.name == GEOMETRY[0])
+        last = first + len(GEOMETRY)
+        assert tuple(s.name for s in steps[first:last]) == GEOMETRY
+        doc.transform(*steps[:first], progress=progress)
+        meshcache.transform(doc, steps[first:last], Path(mesh_cache), salt, progress=progress)
+        doc.transform(*steps[last:], progress=progress)
     work, doc.work = doc.work, None  # the result holds the scene only
     return HologramResult(work.glb, doc, _report(doc, work))
 
