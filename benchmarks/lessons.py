@@ -79,12 +79,13 @@ def main(argv=None) -> int:
         parallel = build_lessons(lessons, work / "parallel", cache_dir=work / "cache-parallel", jobs=jobs)
         parallel_s = time.perf_counter() - t
         same = all((work / "cold" / r.bundle.name).read_bytes() == r.bundle.read_bytes() for r in parallel)
-        print(f"all lessons at once from a cold cache ({jobs} processes): {parallel_s:.1f} s, "
-              f"{total / parallel_s:.2f}x the one-by-one build; bundles identical: {same}")
+        print(f"all lessons at once from a cold cache (build_lessons, up to {jobs} processes, one job per body): "
+              f"{parallel_s:.1f} s, {total / parallel_s:.2f}x the one-by-one build; bundles identical: {same}")
         out = {"lessons": rows, "cold_total_s": total, "parallel_cold_s": parallel_s, "jobs": jobs,
                "parallel_speedup": total / parallel_s, "parallel_identical": same}
         if not args.no_peers:
             out["peers"] = peers(lessons, work / "peers", parallel_s)
+        out["commit"] = _commit()
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=2))
         print(f"wrote {args.json}")
@@ -93,14 +94,24 @@ def main(argv=None) -> int:
     return 0
 
 
+def _commit() -> str | None:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def peers(lessons: list[Path], folder: Path, arkit_s: float) -> dict:
     """Each distinct body of the lessons meshed once by each peer pipeline (a lower bound
     on what building the lessons would take with it); printed against ``arkit_s``."""
     import pickle
 
+    import hologram as bench
     import numpy as np
 
-    import hologram as bench
     from arkit_py.sources.load import load_segmentation
 
     bodies = sorted({(h["source"], h.get("labels")) for folder_ in lessons

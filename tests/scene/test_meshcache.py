@@ -23,7 +23,10 @@ def _copy(seg):
     return dataclasses.replace(seg, layers=[layer.copy() for layer in seg.layers])
 
 
-def _built(seg, folder, options=HologramOptions(compress=False), salt="v1"):
+PLAIN = HologramOptions(compress=False)
+
+
+def _built(seg, folder, options=PLAIN, salt="v1"):
     result = build_hologram(_copy(seg), options, mesh_cache=folder, salt=salt)
     steps = set(result.report["seconds"])
     hit = NAME in steps
