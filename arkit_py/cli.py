@@ -36,7 +36,7 @@ class Progress:
 
 def cmd_hologram(args: argparse.Namespace) -> int:
     from .scene.hologram import HologramOptions, build_hologram
-    from .sources.load import load_segmentation
+    from .sources.load import load_segmentation, source_name
 
     progress = Progress(args.quiet or args.json)
     uptake = _uptake_options(args)  # bad tracer options fail before any reading or meshing
@@ -54,13 +54,14 @@ def cmd_hologram(args: argparse.Namespace) -> int:
         except InputError as error:
             raise InputError(args.ct, error.problem) if error.path is None else error from None
     read_s = time.perf_counter() - t
-    progress("read " + ("the phantom" if args.input.startswith("phantom:") else "the label volume"))
+    progress("read " + ("the phantom" if args.input.startswith("phantom:") else
+                        "the sample" if args.input.startswith("sample:") else "the label volume"))
     if args.triangles is not None and args.triangles < 100:
         raise InputError(args.input, f"--triangles must be at least 100, got {args.triangles}")
     options = HologramOptions(
         profile=args.profile, triangles=args.triangles, structures=_csv(args.structures or ""),
         systems=_csv(args.systems or ""), compress=not args.no_compress,
-        source="phantom:mird-adult" if args.input.startswith("phantom:") else "label map",
+        source=source_name(args.input),
         uptake=uptake,
     )
     result = build_hologram(seg, options, progress=progress, spec=args.input)
@@ -133,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     h = sub.add_parser("hologram", help="turn a segmentation (or the built-in phantom) into a GLB hologram")
     h.add_argument("input", nargs="?", default=DEFAULT_INPUT,
                    help="NIfTI/NRRD/.seg.nrrd label map, TotalSegmentator folder, DICOM SEG/RTSTRUCT, or "
-                        "phantom:mird-adult[?voxel=2&sex=female&walls=1]")
+                        "phantom:mird-adult[?voxel=2&sex=female&walls=1], or sample:abdomen-ct (a real CT's "
+                        "61 structures)")
     h.add_argument("-o", "--output", required=True, help="the .glb to write")
     h.add_argument("--ct", help="a CT (NIfTI or DICOM) of the same patient: adds the body outline (skin) when the "
                                 "segmentation has none, aligned through both grids' geometry")

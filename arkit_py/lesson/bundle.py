@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import ArkitError
+from ..sources.load import is_builtin, source_name
 from .extract import extract_bundle
 from .lessonjson import check_lesson_json, step_names
 from .reading import Bundle, read_bundle
@@ -100,7 +101,7 @@ def _input_digests(src: LessonSource, spec: dict, keys: tuple[str, ...]) -> dict
     for key in keys:
         value = spec.get(key)
         path = src.folder / value.split("?", 1)[0] if value else None
-        if value and not value.startswith("phantom:") and path.exists():
+        if value and not is_builtin(value) and path.exists():
             inputs[key] = _file_digest(path)
     return inputs
 
@@ -132,7 +133,7 @@ def _build_hologram(src: LessonSource, hid: str, progress=None, cache: Path | No
 
     h = src.data["holograms"][hid]
     source = h["source"]
-    spec = source if source.startswith("phantom:") else str(src.folder / source)
+    spec = source if is_builtin(source) else str(src.folder / source)
     from ..sources.labeltables import is_shipped
 
     labels = None if "labels" not in h else h["labels"] if is_shipped(h["labels"]) else str(src.folder / h["labels"])
@@ -159,7 +160,7 @@ def _build_hologram(src: LessonSource, hid: str, progress=None, cache: Path | No
     options = HologramOptions(profile=h.get("profile", "phone"),
                               structures=tuple(n for n in wanted if not n.startswith("system:")),
                               systems=tuple(n.removeprefix("system:") for n in wanted if n.startswith("system:")),
-                              source="phantom:mird-adult" if source.startswith("phantom:") else "label map",
+                              source=source_name(source),
                               uptake=uptake)
     try:
         result = build_hologram(seg, options, progress=progress, spec=source,

@@ -216,11 +216,12 @@ def _check(src: LessonSource) -> None:
     holograms = d["holograms"]
     for hid, h in holograms.items():
         base = ("holograms", hid)
-        if h["source"].startswith("phantom:"):
-            from ..phantoms.mird import parse_spec  # the same check the build makes
+        if h["source"].startswith(("phantom:", "sample:")):
+            from ..phantoms.mird import parse_spec as phantom_spec  # the same checks the build makes
+            from ..sources.samples import parse_spec as sample_spec
 
             try:
-                parse_spec(h["source"])
+                (phantom_spec if h["source"].startswith("phantom:") else sample_spec)(h["source"])
             except InputError as error:
                 raise src.error(base + ("source",), error.problem) from None
         else:
@@ -412,7 +413,7 @@ def _normalise(d: dict, tracers: dict | None = None) -> dict:
         h.setdefault("profile", "phone")
         h.setdefault("usdz", True)
         # file names can identify a patient: they never enter a bundle (docs/security.md)
-        if not h["source"].startswith("phantom:"):
+        if not h["source"].startswith(("phantom:", "sample:")):
             h["source"] = "label map"
         if "labels" in h and not is_shipped(h["labels"]):
             h["labels"] = "label table"

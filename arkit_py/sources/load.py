@@ -2,7 +2,7 @@
 
 Readers register in :data:`READERS` (file name ending -> reader, longest ending first), so a
 new format is one function and one line. A folder is a TotalSegmentator mask folder;
-``phantom:...`` is the built-in phantom.
+``phantom:...`` is the built-in phantom, ``sample:...`` a real body that ships with arkit.
 
 Every reader has the signature ``reader(path, *, labels=None, default_labels=None) ->
 Segmentation``: ``labels`` names (and colours) labels over the file's own names,
@@ -33,6 +33,22 @@ READERS: list[tuple[str, Reader]] = [
 ]
 
 PHANTOM_PREFIX = "phantom:"
+SAMPLE_PREFIX = "sample:"
+
+
+def is_builtin(spec: str) -> bool:
+    """``spec`` names a body that ships with arkit (the phantom, a sample), not a file."""
+    return spec.startswith((PHANTOM_PREFIX, SAMPLE_PREFIX))
+
+
+def source_name(spec: str) -> str:
+    """What a hologram may say its input was: the built-in body's name, never a file name
+    (a file name can identify a patient)."""
+    if spec.startswith(PHANTOM_PREFIX):
+        return "phantom:mird-adult"
+    if spec.startswith(SAMPLE_PREFIX):
+        return spec.split("?", 1)[0]
+    return "label map"
 
 
 def reader_for(path: str | os.PathLike) -> Reader:
@@ -50,7 +66,8 @@ def load_segmentation(spec: str, *, labels: str | None = None, reference: str | 
 
     spec : a file (``.nii``, ``.nii.gz``, ``.nrrd``, ``.nhdr``, ``.seg.nrrd``), a folder of
         TotalSegmentator masks, a DICOM SEG or RTSTRUCT (a file, or in a folder or ``.zip``;
-        ``PATH?series=N`` chooses among several), or ``phantom:...`` (the built-in phantom).
+        ``PATH?series=N`` chooses among several), ``phantom:...`` (the built-in phantom) or
+        ``sample:...`` (a real body that ships with arkit, ``sources/samples.py``).
     reference : for an RTSTRUCT, the image series (DICOM spec or NIfTI) whose grid it is
         drawn on (default: the series of its frame of reference beside it, else its contours').
     labels : a label table file (3D Slicer ``.ctbl``/``.txt``, ITK-SNAP ``.txt``/``.label``,
@@ -79,6 +96,11 @@ def _load(spec: str, labels: str | None, reference: str | None = None) -> Segmen
         from ..phantoms.mird import phantom_from_spec  # noqa: PLC0415 (the phantom is heavy)
 
         seg = phantom_from_spec(spec)
+        return relabel(seg, table) if table else seg
+    if spec.startswith(SAMPLE_PREFIX):
+        from .samples import sample_from_spec
+
+        seg = sample_from_spec(spec)
         return relabel(seg, table) if table else seg
 
     from .dicom.labels import looks_like_dicom, read_dicom_labels

@@ -13,10 +13,10 @@ from arkit_py.lesson.bundle import build_lesson, build_lessons, read_bundle
 from arkit_py.lesson.source import load_lesson
 
 LESSONS = Path(__file__).resolve().parents[2] / "lessons"
-IDS = ["fdg", "bone-scan-mdp", "radioiodine-thyroid", "half-lives"]
+IDS = ["fdg", "bone-scan-mdp", "radioiodine-thyroid", "half-lives", "abdomen-ct"]
 
 
-def test_the_four_lessons_are_there():
+def test_the_five_lessons_are_there():
     assert sorted(p.name for p in LESSONS.iterdir() if (p / "lesson.yaml").is_file()) == sorted(IDS)
 
 
