@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .cli_dicom import register as add_dicom
     from .cli_lesson import add_parser as add_lesson
+    from .cli_phantom import register as add_phantom
     from .cli_server import add_parser as add_server
     from .cli_tracer import add_parser as add_tracer
 
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lesson(sub)
     add_server(sub)
     add_dicom(sub)
+    add_phantom(sub)
     return parser
 
 

@@ -217,11 +217,13 @@ def _check(src: LessonSource) -> None:
     for hid, h in holograms.items():
         base = ("holograms", hid)
         if h["source"].startswith(("phantom:", "sample:")):
-            from ..phantoms.mird import parse_spec as phantom_spec  # the same checks the build makes
+            from ..phantoms import icrp110, mird  # the same checks the build makes
             from ..sources.samples import parse_spec as sample_spec
 
+            check = (icrp110.parse_spec if h["source"].startswith(icrp110.PREFIX) else
+                     mird.parse_spec if h["source"].startswith("phantom:") else sample_spec)
             try:
-                (phantom_spec if h["source"].startswith("phantom:") else sample_spec)(h["source"])
+                check(h["source"])
             except InputError as error:
                 raise src.error(base + ("source",), error.problem) from None
         else:

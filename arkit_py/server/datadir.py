@@ -13,17 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-ENV = "ARKIT_DATA_DIR"
-
-
-def default_data_dir() -> Path:
-    """``ARKIT_DATA_DIR`` when set, else the platform's user data folder for arkit."""
-    env = os.environ.get(ENV, "").strip()
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("arkit", appauthor=False))
+from ..userdirs import DATA_ENV as ENV
+from ..userdirs import default_data_dir
 
 
 def data_dir(given: str | os.PathLike | None = None) -> Path:

@@ -45,7 +45,7 @@ def source_name(spec: str) -> str:
     """What a hologram may say its input was: the built-in body's name, never a file name
     (a file name can identify a patient)."""
     if spec.startswith(PHANTOM_PREFIX):
-        return "phantom:mird-adult"
+        return spec.split("?", 1)[0] if spec.startswith("phantom:icrp110-") else "phantom:mird-adult"
     if spec.startswith(SAMPLE_PREFIX):
         return spec.split("?", 1)[0]
     return "label map"
@@ -93,7 +93,10 @@ def _load(spec: str, labels: str | None, reference: str | None = None) -> Segmen
             table = read_label_table(labels)
 
     if spec.startswith(PHANTOM_PREFIX):
-        from ..phantoms.mird import phantom_from_spec  # noqa: PLC0415 (the phantom is heavy)
+        if spec.startswith("phantom:icrp110-"):  # imported by the user (arkit phantom import)
+            from ..phantoms.icrp110 import phantom_from_spec
+        else:
+            from ..phantoms.mird import phantom_from_spec  # noqa: PLC0415 (the phantom is heavy)
 
         seg = phantom_from_spec(spec)
         return relabel(seg, table) if table else seg
