@@ -42,7 +42,7 @@ def test_demo_serves_a_session_on_fdg(tmp_path, lesson_cache):
                 time.sleep(0.5)
         assert state["lesson"]["id"] == "fdg" and state["step"] == 0
         lessons = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/lessons").read())
-        assert sorted(x["id"] for x in lessons) == ["bone-scan-mdp", "fdg", "half-lives", "radioiodine-thyroid"]
+        assert sorted(x["id"] for x in lessons) == ["abdomen-ct", "bone-scan-mdp", "fdg", "half-lives", "radioiodine-thyroid"]
         assert urllib.request.urlopen(f"http://127.0.0.1:{port}/j/{code}").status == 200
         text = out.read_text(errors="replace")
         assert "\u2588" in text  # the QR drawn in the terminal

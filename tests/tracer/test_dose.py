@@ -187,6 +187,21 @@ def test_mdp_whole_body_retention_at_24_h_is_the_measured_31_percent():
     assert body == pytest.approx(0.31, abs=0.001)
 
 
+def test_mdp_bone_uptake_rises_over_hours_while_the_soft_tissue_clears():
+    """The uptake phase a bone scan waits for: decay-corrected bone activity at 10 min is a
+    small part of its 3 h value, the blood falls with its 1 h half-time, and at 4 h 6 % is
+    left in the blood (the EANM figure the half-time was derived from)."""
+    m = load_tracer("mdp")
+    hours = np.array([10 / 60, 1, 3, 4])
+    ids, q = m.solve(hours * 3600.0, decay_corrected=True)
+    bone, blood = q[:, ids.index("bone")], q[:, ids.index("blood")]
+    assert bone[0] < 0.15 * bone[2] and bone[1] < bone[2] < bone[3]
+    assert blood[0] > blood[1] > blood[2] > blood[3]
+    assert blood == pytest.approx(2.0 ** -hours, rel=1e-3)  # the two exits give a 1 h half-time
+    assert blood[3] == pytest.approx(0.06, abs=0.005)
+    assert bone[2] / bone[3] > 0.9  # near its plateau by 3 h
+
+
 def test_psma617_urinary_excretion_at_24_h_is_the_measured_56_5_percent():
     m = load_tracer("psma617-lu177")
     ids, q = m.solve(np.array([24 * 3600.0]), decay_corrected=True)
