@@ -159,7 +159,7 @@ def mutated(draw):
                 parent[draw(st.text(max_size=8))] = draw(VALUES)
             else:
                 parent.append(draw(VALUES))
-        except (KeyError, IndexError, TypeError):
+        except (KeyError, IndexError, TypeError, AttributeError):  # the parent is a scalar (None, a number)
             continue
     return data
 
