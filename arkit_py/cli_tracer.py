@@ -189,18 +189,30 @@ def cmd_dose(args: argparse.Namespace) -> int:
     from .tracer import dose
 
     model, n, activity, tiac, _method = _tiacs(args)
-    volumes = None
-    if args.segmentation:
+    volumes = densities = None
+    sex = args.sex
+    if args.phantom and args.segmentation:
+        raise InputError(args.phantom, "give --phantom or --segmentation, not both")
+    spec = args.phantom or args.segmentation
+    if args.phantom and not args.phantom.startswith("phantom:"):
+        raise InputError(args.phantom, "--phantom takes phantom:mird-adult[?...] or phantom:icrp110-male|female")
+    if spec:
         from .sources.load import load_segmentation
 
-        seg = load_segmentation(args.segmentation, labels=args.label_table)
+        seg = load_segmentation(spec, labels=args.label_table)
+        if spec.startswith("phantom:icrp110-"):  # masses with ICRP's own densities, its sex
+            from .phantoms import icrp110
+
+            densities = icrp110.structure_densities(spec)
+            sex = icrp110.parse_spec(spec)["sex"]
         per_voxel = seg.voxel_volume_ml
         volumes = {}
         for label, count in seg.voxel_counts().items():
             if label in seg.segments and label != seg.body_label:
                 name = seg.segments[label].structure.name
                 volumes[name] = volumes.get(name, 0.0) + count * per_voxel
-    report = dose.report(model, tiac, activity_bq=activity, sex=args.sex, nuclide=n, volumes_ml=volumes)
+    report = dose.report(model, tiac, activity_bq=activity, sex=sex, nuclide=n, volumes_ml=volumes,
+                         densities=densities)
     if args.json:
         print(json.dumps(report, indent=2, default=float))
     else:
@@ -361,6 +373,9 @@ def add_parser(sub) -> None:
             p.add_argument("--segmentation", help="masses from this segmentation's volumes x density (NIfTI, NRRD, "
                                                   "TotalSegmentator folder, phantom:mird-adult) instead of ICRP 89")
             p.add_argument("--label-table", help="label table naming the segmentation's labels")
+            p.add_argument("--phantom", help="masses from a phantom's voxels: phantom:mird-adult[?...], or "
+                                             "phantom:icrp110-male|female (after arkit phantom import; ICRP's "
+                                             "densities, and its sex)")
         p.set_defaults(func=func)
 
     p = ts.add_parser("suv", help="the SUVbw factor of a PET series from its DICOM tags (QIBA rules)")

@@ -285,6 +285,22 @@ def load_stored(sex: str, spec: str, data_dir=None) -> tuple[np.ndarray, np.ndar
         raise InputError(path, f"cannot read the imported phantom ({error}); import it again") from None
 
 
+def structure_densities(spec: str, *, data_dir=None) -> dict[str, float]:
+    """Structure name -> density (g/mL) of an imported phantom, from ICRP's organ densities
+    (each structure's mass over its volume, as ``phantom_from_spec`` groups the IDs)."""
+    options = parse_spec(spec)
+    ids, voxel_mm, density = load_stored(options["sex"], spec, data_dir)
+    organs = {i: (0, float(d)) for i, d in enumerate(density) if d > 0}
+    grid = Grid("", tuple(ids.shape), tuple(float(v) for v in voxel_mm))
+    masses = structure_masses(ids, organs, grid, walls=options["walls"])
+    seg = phantom_from_spec(spec, data_dir=data_dir)
+    volumes: dict[str, float] = {}
+    for label, count in seg.voxel_counts().items():
+        name = seg.segments[label].structure.name
+        volumes[name] = volumes.get(name, 0.0) + count * seg.voxel_volume_ml
+    return {k: masses[k] / volumes[k] for k in masses if volumes.get(k)}
+
+
 def phantom_from_spec(spec: str, *, data_dir=None) -> Segmentation:
     """``phantom:icrp110-male[?walls=1]`` -> Segmentation (RAS, one layer, the body as filler)."""
     options = parse_spec(spec)

@@ -192,3 +192,19 @@ def test_the_cli_imports_and_reports_where(tmp_path, monkeypatch, capsys):
     assert "phantom:icrp110-male: 14 x 9 x 11 voxels of 2 x 3 x 8 mm" in out and str(tmp_path / "data") in out
     assert main(["phantom", "import", "icrp110", str(tmp_path / "nowhere")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_teaching_dosimetry_uses_the_phantoms_voxels_densities_and_sex(imported, capsys):
+    import json
+
+    from arkit_py.cli import main
+
+    _, ids, _ = imported
+    assert main(["tracer", "dose", "fdg", "--phantom", "phantom:icrp110-female", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["sex"] == "female"
+    rows = {r["region"]: r for r in report["rows"]}
+    ml = np.prod(GRIDS["female"].voxel_mm) / 1000.0
+    assert rows["liver"]["mass_g"] == pytest.approx((ids["female"] == 95).sum() * ml * 1.050, rel=1e-3)
+    assert rows["lungs"]["mass_g"] == pytest.approx((ids["female"] == 97).sum() * ml * 0.382, rel=1e-3)
+    assert main(["tracer", "dose", "fdg", "--phantom", "label.nii.gz"]) == 2
