@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 from numba import njit  # noqa: E402
 
 _CHUNK = 32  # voxels compared at once when a run is followed
+_STEPS = np.array([[-1, 0, 0], [1, 0, 0], [0, -1, 0], [0, 1, 0], [0, 0, -1], [0, 0, 1]], np.int64)  # 6-neighbours
 
 
 @njit(cache=True, nogil=True)
@@ -185,19 +186,7 @@ def remove(labels, tracked, min_voxels):
                 if m + 6 > ring.shape[0]:
                     ring = _grow(ring, 2 * ring.shape[0])
                 for d in range(6):
-                    ii, jj, kk = i, j, k
-                    if d == 0:
-                        ii -= 1
-                    elif d == 1:
-                        ii += 1
-                    elif d == 2:
-                        jj -= 1
-                    elif d == 3:
-                        jj += 1
-                    elif d == 4:
-                        kk -= 1
-                    else:
-                        kk += 1
+                    ii, jj, kk = i + _STEPS[d, 0], j + _STEPS[d, 1], k + _STEPS[d, 2]
                     if ii < 0 or jj < 0 or kk < 0 or ii >= ni or jj >= nj or kk >= nk:
                         continue
                     if np.int64(labels[ii, jj, kk]) != value:

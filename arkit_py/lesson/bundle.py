@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from .. import __version__
@@ -51,13 +52,23 @@ def default_cache_dir() -> Path:
 
 
 def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
+    """SHA-256 of a file, or of a folder's files and their names. A file is read once per
+    size and modification time: a build asks for the same inputs several times (the
+    hologram's cache key, its body's key)."""
     if path.is_dir():
+        h = hashlib.sha256()
         for p in sorted(path.rglob("*")):
             if p.is_file():
                 h.update(str(p.relative_to(path)).encode())
                 h.update(_file_digest(p).encode())
         return h.hexdigest()
+    st = path.stat()
+    return _read_digest(str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=1024)
+def _read_digest(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(CHUNK), b""):
             h.update(chunk)

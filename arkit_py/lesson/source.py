@@ -25,6 +25,7 @@ import yaml
 
 from ..errors import InputError, LessonError
 from ..sources.labeltables import is_shipped
+from ..sources.load import check_builtin, is_builtin
 from ..structures import SYSTEMS, slug, table
 from ..units import UnitError, parse_quantity, parse_typed
 from ..yamlio import YamlProblem, load_yaml
@@ -216,14 +217,9 @@ def _check(src: LessonSource) -> None:
     holograms = d["holograms"]
     for hid, h in holograms.items():
         base = ("holograms", hid)
-        if h["source"].startswith(("phantom:", "sample:")):
-            from ..phantoms import icrp110, mird  # the same checks the build makes
-            from ..sources.samples import parse_spec as sample_spec
-
-            check = (icrp110.parse_spec if h["source"].startswith(icrp110.PREFIX) else
-                     mird.parse_spec if h["source"].startswith("phantom:") else sample_spec)
+        if is_builtin(h["source"]):
             try:
-                check(h["source"])
+                check_builtin(h["source"])  # the same checks the build makes
             except InputError as error:
                 raise src.error(base + ("source",), error.problem) from None
         else:
@@ -415,7 +411,7 @@ def _normalise(d: dict, tracers: dict | None = None) -> dict:
         h.setdefault("profile", "phone")
         h.setdefault("usdz", True)
         # file names can identify a patient: they never enter a bundle (docs/security.md)
-        if not h["source"].startswith(("phantom:", "sample:")):
+        if not is_builtin(h["source"]):
             h["source"] = "label map"
         if "labels" in h and not is_shipped(h["labels"]):
             h["labels"] = "label table"

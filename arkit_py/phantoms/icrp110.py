@@ -24,7 +24,7 @@ composites (a lung from its blood and tissue, a kidney from cortex, medulla and 
 contents with their organ unless ``walls=1``, bones that ICRP does not split by side
 (``{side}``) split at the body's midline, everything without a structure of its own
 (skin, muscle, fat, vessels, the remainder) into the body. Volumes are voxel counts x voxel
-size; masses use ICRP's densities (``structure_masses``).
+size; masses use ICRP's densities (``structure_amounts``).
 """
 
 from __future__ import annotations
@@ -148,13 +148,9 @@ def find_inputs(root: Path, grid: Grid) -> tuple[Path, Path, str] | None:
 
 # -- checking, storing -------------------------------------------------------------------------
 
-def voxel_masses(ids: np.ndarray, organs: dict[int, tuple[int, float]], grid: Grid) -> dict[int, float]:
-    """Organ ID -> mass (g): voxel count x voxel volume x the organ table's density."""
-    ml = float(np.prod(grid.voxel_mm)) / 1000.0
-    counts = np.bincount(ids.ravel(), minlength=SKIN_CAP + 1)
-    skin = organs.get(123, (0, 1.09))[1]
-    return {i: float(counts[i]) * ml * (organs[i][1] if i in organs else skin)
-            for i in range(1, len(counts)) if counts[i]}
+def _density(organs: dict[int, tuple[int, float]], organ: int) -> float:
+    """The organ table's density; the skin caps (141, not in the table) as trunk skin."""
+    return organs[organ][1] if organ in organs else organs.get(123, (0, 1.09))[1]
 
 
 def _mapping() -> list[tuple[int, str, str]]:
@@ -162,28 +158,35 @@ def _mapping() -> list[tuple[int, str, str]]:
     return [(int(r["id"]), r["structure"], r["wall"]) for r in csv.DictReader(io.StringIO(text))]
 
 
-def structure_masses(ids: np.ndarray, organs: dict[int, tuple[int, float]], grid: Grid, *, walls: bool = False,
-                     midline: float | None = None) -> dict[str, float]:
-    """Structure name -> mass (g) from the voxels and ICRP's densities, as ``segmentation``
-    groups them (sided bones split at ``midline``, a column index)."""
-    masses: dict[str, float] = {}
+def _grouped(walls: bool) -> list[tuple[int, str]]:
+    """(organ ID, structure name) with contents in their organ unless ``walls``; ``{side}``
+    stays in the names of bones split at the midline."""
+    return [(organ, wall if (wall and not walls) else structure) for organ, structure, wall in _mapping()]
+
+
+def structure_amounts(ids: np.ndarray, organs: dict[int, tuple[int, float]], grid: Grid, *,
+                      walls: bool = False) -> tuple[dict[str, float], dict[str, float]]:
+    """(structure name -> mass g, -> volume mL) from the voxels and ICRP's densities, as
+    ``phantom_from_spec`` groups them (sided bones split at the midline). One count per
+    organ and column, a column at a time."""
+    nx = ids.shape[0]
+    per_column = np.stack([np.bincount(ids[i].ravel(), minlength=SKIN_CAP + 1) for i in range(nx)], axis=1)
+    left = np.arange(nx) >= _midline(ids)
     ml = float(np.prod(grid.voxel_mm)) / 1000.0
-    mid = _midline(ids) if midline is None else midline
-    columns = np.arange(ids.shape[0])
-    for organ, structure, wall in _mapping():
-        name = wall if (wall and not walls) else structure
-        where = ids == organ
-        if not where.any():
-            continue
-        density = organs[organ][1] if organ in organs else organs.get(123, (0, 1.09))[1]
+    masses: dict[str, float] = {}
+    volumes: dict[str, float] = {}
+    for organ, name in _grouped(walls):
+        counts = per_column[organ]
         if "{side}" in name:
-            per_column = where.sum(axis=(1, 2))
-            for side, pick in (("right", columns < mid), ("left", columns >= mid)):
-                masses[name.replace("{side}", side)] = masses.get(name.replace("{side}", side), 0.0) + \
-                    float(per_column[pick].sum()) * ml * density
+            halves = ((name.replace("{side}", "right"), counts[~left].sum()),
+                      (name.replace("{side}", "left"), counts[left].sum()))
         else:
-            masses[name] = masses.get(name, 0.0) + float(where.sum()) * ml * density
-    return masses
+            halves = ((name, counts.sum()),)
+        for key, count in halves:
+            if count:
+                volumes[key] = volumes.get(key, 0.0) + float(count) * ml
+                masses[key] = masses.get(key, 0.0) + float(count) * ml * _density(organs, organ)
+    return masses, volumes
 
 
 def check(ids: np.ndarray, organs: dict[int, tuple[int, float]], grid: Grid, path: Path,
@@ -195,7 +198,7 @@ def check(ids: np.ndarray, organs: dict[int, tuple[int, float]], grid: Grid, pat
     unknown = sorted(present - set(organs) - {0, SKIN_CAP})
     if unknown:
         raise InputError(path, f"organ IDs not in the organ table: {', '.join(map(str, unknown[:10]))}")
-    masses = structure_masses(ids, organs, grid)
+    masses = structure_amounts(ids, organs, grid)[0]
     for name in MASS_CHECK if reference_g else ():
         want, got = reference_g.get(name), masses.get(name, 0.0)
         if want:
@@ -229,7 +232,7 @@ def import_icrp110(path: str | os.PathLike, *, data_dir=None, grids: dict[str, G
         for organ, (_, rho) in organs.items():
             if organ <= SKIN_CAP:
                 density[organ] = rho
-        density[SKIN_CAP] = organs.get(123, (0, 1.09))[1]
+        density[SKIN_CAP] = _density(organs, SKIN_CAP)
         target = stored_path(sex, data_dir)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=target.parent)
@@ -287,18 +290,13 @@ def load_stored(sex: str, spec: str, data_dir=None) -> tuple[np.ndarray, np.ndar
 
 def structure_densities(spec: str, *, data_dir=None) -> dict[str, float]:
     """Structure name -> density (g/mL) of an imported phantom, from ICRP's organ densities
-    (each structure's mass over its volume, as ``phantom_from_spec`` groups the IDs)."""
+    (each structure's mass over its volume, grouped as ``phantom_from_spec`` groups them)."""
     options = parse_spec(spec)
     ids, voxel_mm, density = load_stored(options["sex"], spec, data_dir)
     organs = {i: (0, float(d)) for i, d in enumerate(density) if d > 0}
     grid = Grid("", tuple(ids.shape), tuple(float(v) for v in voxel_mm))
-    masses = structure_masses(ids, organs, grid, walls=options["walls"])
-    seg = phantom_from_spec(spec, data_dir=data_dir)
-    volumes: dict[str, float] = {}
-    for label, count in seg.voxel_counts().items():
-        name = seg.segments[label].structure.name
-        volumes[name] = volumes.get(name, 0.0) + count * seg.voxel_volume_ml
-    return {k: masses[k] / volumes[k] for k in masses if volumes.get(k)}
+    masses, volumes = structure_amounts(ids, organs, grid, walls=options["walls"])
+    return {k: masses[k] / volumes[k] for k in masses}
 
 
 def phantom_from_spec(spec: str, *, data_dir=None) -> Segmentation:
@@ -308,8 +306,7 @@ def phantom_from_spec(spec: str, *, data_dir=None) -> Segmentation:
     mid = _midline(ids)
     names: list[str] = []
     lut = np.zeros((SKIN_CAP + 1, 2), np.int64)  # organ ID -> label (right half, left half)
-    for organ, structure, wall in _mapping():
-        name = wall if (wall and not options["walls"]) else structure
+    for organ, name in _grouped(options["walls"]):
         for half, side in enumerate(("right", "left")):
             resolved = name.replace("{side}", side)
             if resolved not in names:

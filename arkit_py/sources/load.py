@@ -41,6 +41,26 @@ def is_builtin(spec: str) -> bool:
     return spec.startswith((PHANTOM_PREFIX, SAMPLE_PREFIX))
 
 
+def _builtin_reader(spec: str):
+    """(parse_spec, read) of a built-in body: ICRP 110, the MIRD phantom or a sample."""
+    if spec.startswith("phantom:icrp110-"):  # imported by the user (arkit phantom import)
+        from ..phantoms import icrp110
+
+        return icrp110.parse_spec, icrp110.phantom_from_spec
+    if spec.startswith(PHANTOM_PREFIX):
+        from ..phantoms import mird  # noqa: PLC0415 (the phantom is heavy)
+
+        return mird.parse_spec, mird.phantom_from_spec
+    from . import samples
+
+    return samples.parse_spec, samples.sample_from_spec
+
+
+def check_builtin(spec: str) -> None:
+    """Refuse a bad ``phantom:...`` or ``sample:...`` spec (InputError) without reading it."""
+    _builtin_reader(spec)[0](spec)
+
+
 def source_name(spec: str) -> str:
     """What a hologram may say its input was: the built-in body's name, never a file name
     (a file name can identify a patient)."""
@@ -92,18 +112,8 @@ def _load(spec: str, labels: str | None, reference: str | None = None) -> Segmen
         else:
             table = read_label_table(labels)
 
-    if spec.startswith(PHANTOM_PREFIX):
-        if spec.startswith("phantom:icrp110-"):  # imported by the user (arkit phantom import)
-            from ..phantoms.icrp110 import phantom_from_spec
-        else:
-            from ..phantoms.mird import phantom_from_spec  # noqa: PLC0415 (the phantom is heavy)
-
-        seg = phantom_from_spec(spec)
-        return relabel(seg, table) if table else seg
-    if spec.startswith(SAMPLE_PREFIX):
-        from .samples import sample_from_spec
-
-        seg = sample_from_spec(spec)
+    if is_builtin(spec):
+        seg = _builtin_reader(spec)[1](spec)
         return relabel(seg, table) if table else seg
 
     from .dicom.labels import looks_like_dicom, read_dicom_labels
