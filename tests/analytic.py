@@ -1,4 +1,5 @@
-"""Closed-form truths for tests: distances to ellipsoids, mesh volumes and closure."""
+"""Closed-form truths for tests: distances to ellipsoids, mesh volumes and closure, and the
+FDG model's plasma curve and trapped fractions."""
 
 from __future__ import annotations
 
@@ -57,3 +58,35 @@ def dense_samples(vertices: np.ndarray, faces: np.ndarray, n: int = 8) -> np.nda
     a, b, c = v[faces[:, 0]], v[faces[:, 1]], v[faces[:, 2]]
     pts = a[:, None] + u[None, :, None] * (b - a)[:, None] + w[None, :, None] * (c - a)[:, None]
     return pts.reshape(-1, 3)
+
+
+# Feng et al. 1993 FDG plasma curve after the bolus (docs/data-sources.md#fdg), per minute.
+FENG_A2, FENG_A3, FENG_L2, FENG_L3 = 21.88, 20.81, 0.1191, 0.01043
+F18_HALF_LIFE_S = 6586.2
+
+
+def feng_plasma(t_s) -> np.ndarray:
+    """The decay-corrected plasma curve, 1 at t = 0: w_f exp(-l2 t) + w_s exp(-l3 t)."""
+    t = np.asarray(t_s, dtype=np.float64) / 60.0
+    wf = FENG_A2 / (FENG_A2 + FENG_A3)
+    return wf * np.exp(-FENG_L2 * t) + (1 - wf) * np.exp(-FENG_L3 * t)
+
+
+def fdg_trapped(t_s, final: float, *, decay_corrected: bool = True) -> np.ndarray:
+    """A structure that traps FDG from the plasma and ends with ``final`` of the activity
+    (decay-corrected): final x (integral of the plasma curve to t) / (its integral to
+    infinity). Physical activity adds F-18 decay."""
+    t = np.asarray(t_s, dtype=np.float64) / 60.0
+    wf = FENG_A2 / (FENG_A2 + FENG_A3)
+    area = wf * (1 - np.exp(-FENG_L2 * t)) / FENG_L2 + (1 - wf) * (1 - np.exp(-FENG_L3 * t)) / FENG_L3
+    out = final * area / (wf / FENG_L2 + (1 - wf) / FENG_L3)
+    return out if decay_corrected else out * 2 ** (-t * 60.0 / F18_HALF_LIFE_S)
+
+
+def fdg_trapped_tiac_h(final: float) -> float:
+    """The TIAC (h) of such a structure: (final / area) x the decay-weighted area / lambda."""
+    lam = np.log(2) / (F18_HALF_LIFE_S / 60.0)
+    wf = FENG_A2 / (FENG_A2 + FENG_A3)
+    area = wf / FENG_L2 + (1 - wf) / FENG_L3
+    weighted = wf / (FENG_L2 + lam) + (1 - wf) / (FENG_L3 + lam)
+    return float(final / area * weighted / lam / 60.0)

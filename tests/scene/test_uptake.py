@@ -14,6 +14,7 @@ from arkit_py.scene.gltf import read_glb
 from arkit_py.scene.hologram import HologramOptions, build_hologram
 from arkit_py.scene.palette import UPTAKE_PALETTE, relative_luminance
 from arkit_py.scene.uptake import UptakeOptions, hat_weights, keyframes
+from tests.analytic import fdg_trapped
 from tests.gltf_tools import uptake_colors
 
 LEGEND = Legend("concentration", "kBq/mL", 0.0, 10.0, UPTAKE_PALETTE, clip_s=12.0, real_s=7200.0)
@@ -101,10 +102,15 @@ def test_fdg_extras_and_legend_follow_the_design(fdg):
         assert {"label", "system", "volume_ml", "times_s", "values", "unit", "activity_bq"} <= set(extras)
         assert len(extras["times_s"]) == len(extras["values"]) == len(extras["activity_bq"])
         assert extras["times_s"][0] == 0.0 and extras["times_s"][-1] == 7200.0
-    # physical activity: brain holds 8 % of 370 MBq at t = 0 and decays with F-18
+    # physical activity: the brain starts empty and traps FDG from the plasma (closed form,
+    # tests/analytic.py), then F-18 decay
     brain = nodes["brain"]["extras"]
-    assert brain["activity_bq"][0] == pytest.approx(0.08 * 370e6, rel=1e-5)
-    assert brain["activity_bq"][-1] == pytest.approx(0.08 * 370e6 * 2 ** (-7200 / 6586.2), rel=1e-4)
+    assert brain["activity_bq"][0] == 0
+    expected = fdg_trapped(brain["times_s"][1:], 0.08 * 370e6, decay_corrected=False)
+    np.testing.assert_allclose(brain["activity_bq"][1:], expected, rtol=1e-3)
+    # SUV (decay-corrected) rises over the first hour
+    suv = np.interp([300.0, 3600.0], brain["times_s"], brain["values"])
+    assert suv[1] > 4 * suv[0]
     # the bladder fills, then empties at the void (3.5 h is after 2 h: only filling here)
     bladder = nodes["urinary_bladder"]["extras"]["activity_bq"]
     assert bladder[0] == 0 and max(bladder) > 0.1 * 370e6

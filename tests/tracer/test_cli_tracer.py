@@ -15,6 +15,7 @@ import pytest
 from arkit_py.cli import main
 from arkit_py.scene.gltf import read_glb
 from arkit_py.tracer.model import library_ids, load_tracer
+from tests.analytic import fdg_trapped
 
 
 def run(args, capsys):
@@ -35,7 +36,7 @@ def test_show_prints_unverified_parameters_and_published_values(capsys):
     code, out, _ = run(["tracer", "show", "fdg"], capsys)
     assert code == 0
     assert "UNVERIFIED teaching default" in out and "verified-secondary" in out
-    assert "compartments.brain.initial = 0.08" in out
+    assert "compartments.plasma.out[1].half_time = 7.371 h   feng1993   derived" in out
     assert "0.13 mGy/MBq" in out and "not asserted" in out
     assert "109.8 min" in out  # from ICRP-107
 
@@ -50,7 +51,10 @@ def test_simulate_writes_physical_mbq_per_region(tmp_path, capsys):
     table = np.asarray(rows[1:], dtype=float)
     assert table[0, 0] == 0 and table[-1, 0] == 120 and len(table) == 25
     brain = table[:, rows[0].index("brain")]
-    np.testing.assert_allclose(brain, 0.08 * 370 * 2 ** (-table[:, 0] * 60 / 6586.2), rtol=1e-7)
+    # the brain traps FDG from the plasma (closed form, tests/analytic.py), physical MBq
+    expected = fdg_trapped(table[:, 0] * 60, 0.08 * 370, decay_corrected=False)
+    np.testing.assert_allclose(brain[1:], expected[1:], rtol=1e-3)  # half-times rounded to 4 digits
+    assert brain[0] == 0
 
 
 def test_tiac_of_simulated_curves_matches_the_model(tmp_path, capsys):
@@ -132,9 +136,10 @@ def test_hologram_from_a_curves_file(tmp_path, capsys):
     nodes = {n["name"]: n for n in gltf["nodes"]}
     assert "values" in nodes["brain"]["extras"] and "values" in nodes["body"]["extras"]
     assert "values" in nodes["lung_left"]["extras"] and "values" not in nodes["spleen"]["extras"]
-    brain_suv = nodes["brain"]["extras"]["values"][0]
-    volume = nodes["brain"]["extras"]["volume_ml"]
-    assert brain_suv == pytest.approx(0.08 * 73000 / volume, rel=1e-4)
+    brain = nodes["brain"]["extras"]
+    # SUV at 60 min: the decay-corrected trapped fraction x body mass / brain mass
+    assert brain["times_s"][-1] == 3600
+    assert brain["values"][-1] == pytest.approx(fdg_trapped(3600, 0.08) * 73000 / brain["volume_ml"], rel=1e-3)
     assert math.isclose(gltf["scenes"][0]["extras"]["arkit"]["legend"]["real_s"], 3600)
 
 
@@ -147,7 +152,8 @@ def test_sul_uses_the_james_lean_body_mass(tmp_path, capsys):
     nodes = {n["name"]: n for n in gltf["nodes"]}
     brain = nodes["brain"]["extras"]
     lbm_g = (1.10 * 70 - 120 * (70 / 175) ** 2) * 1000  # 57.8 kg
-    assert brain["values"][0] == pytest.approx(0.08 * lbm_g / brain["volume_ml"], rel=1e-4)
+    assert brain["values"][-1] == pytest.approx(fdg_trapped(brain["times_s"][-1], 0.08) * lbm_g / brain["volume_ml"],
+                                                rel=1e-3)
     assert gltf["scenes"][0]["extras"]["arkit"]["legend"]["quantity"] == "sul"
     code, _, err = run(["hologram", "phantom:mird-adult?voxel=6", "--tracer", "fdg", "--quantity", "sul", "-o",
                         str(tmp_path / "x.glb")], capsys)
@@ -189,7 +195,9 @@ def test_extract_bad_input_is_one_line(tmp_path, capsys, shift, sidecar, problem
 def test_show_prints_published_tiacs_beside_ours(capsys):
     code, out, _ = run(["tracer", "show", "fdg"], capsys)
     line = next(x for x in out.splitlines() if x.strip().startswith("TIAC brain"))
-    assert "0.211 h" in line and "ours 0.2112 h" in line and "unverified" in line
+    # ICRP's instant uptake against arkit's uptake phase: 0.08 x the plasma curve's
+    # decay-weighted area / its area, x tau (tests/analytic.py)
+    assert "0.211 h" in line and "ours 0.1373 h" in line and "unverified" in line
 
 
 def test_dose_masses_from_a_segmentation(capsys):

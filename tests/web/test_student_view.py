@@ -38,11 +38,11 @@ HOOK = "window.__arkitClass"
 # colour moves down the palette between 10 and 100 min.
 TRACER_LESSON = lesson_yaml("student-tracer", "Tracer colours", "The liver's FDG concentration over two hours.", """
 holograms:
-  body: {source: "phantom:mird-adult?voxel=8", usdz: false, tracer: fdg, quantity: concentration, until: 120 min, window: [0, 12]}
+  body: {source: "phantom:mird-adult?voxel=8", usdz: false, tracer: fdg, quantity: concentration, until: 120 min, window: [0, 5]}
 steps:
   - title: The liver over two hours
     hologram: body
-    narration: The liver's concentration falls as the F-18 decays.
+    narration: The liver takes up FDG over the first hour while the F-18 decays.
     visible: [liver, heart, brain, kidney_left, kidney_right, urinary_bladder]
     framing: {target: liver, view: front}
     time: {start: 10 min, end: 110 min}
