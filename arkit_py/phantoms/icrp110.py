@@ -41,6 +41,7 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 
 from ..errors import InputError
+from ..sources.slices import interpolate_slices, slice_factor
 from ..sources.segmentation import Segment, Segmentation
 from ..structures import lookup
 
@@ -261,11 +262,15 @@ def parse_spec(spec: str) -> dict:
     sex = parts.path.removeprefix("icrp110-")
     if sex not in GRIDS:
         raise InputError(spec, "unknown phantom: the ICRP 110 phantoms are phantom:icrp110-male and phantom:icrp110-female")
-    options = {"sex": sex, "walls": False}
+    options = {"sex": sex, "walls": False, "slices": None}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key != "walls" or value not in ("0", "1"):
-            raise InputError(spec, f"unknown phantom option {key}={value} (the option is walls=0|1)")
-        options["walls"] = value == "1"
+        if key == "walls" and value in ("0", "1"):
+            options["walls"] = value == "1"
+        elif key == "slices" and value in ("1", "2", "3", "4"):
+            options["slices"] = int(value)
+        else:
+            raise InputError(spec, f"unknown phantom option {key}={value} (the options are walls=0|1 and "
+                                   "slices=1|2|3|4)")
     return options
 
 
@@ -300,7 +305,11 @@ def structure_densities(spec: str, *, data_dir=None) -> dict[str, float]:
 
 
 def phantom_from_spec(spec: str, *, data_dir=None) -> Segmentation:
-    """``phantom:icrp110-male[?walls=1]`` -> Segmentation (RAS, one layer, the body as filler)."""
+    """``phantom:icrp110-male[?walls=1][&slices=N]`` -> Segmentation (RAS, one layer, the
+    body as filler). Thick slices are split into N by shape-based interpolation
+    (:mod:`arkit_py.sources.slices`; by default as many as make them about as thick as
+    the pixels are wide: 4 for the male's 8 mm, 3 for the female's 4.84 mm; ``slices=1``
+    keeps ICRP's voxels)."""
     options = parse_spec(spec)
     ids, voxel_mm, _density = load_stored(options["sex"], spec, data_dir)
     mid = _midline(ids)
@@ -320,11 +329,19 @@ def phantom_from_spec(spec: str, *, data_dir=None) -> Segmentation:
     left = (np.arange(ids.shape[0]) >= mid)[:, None, None]
     labels = np.where(left, lut[ids, 1], lut[ids, 0]).astype(np.uint8)
     labels[ids == 0] = 0
-    # LPS index space to RAS: columns run to the patient's left, rows to the back
     dx, dy, dz = (float(v) for v in voxel_mm)
+    axis, factor = slice_factor((dx, dy, dz))
+    if options["slices"] is not None:
+        factor = options["slices"]
+    z0 = 0.0
+    if factor > 1 and axis == 2:
+        labels = interpolate_slices(labels, (dx, dy, dz), axis=2, factor=factor)
+        z0 = (0.5 / factor - 0.5) * dz  # the old slices' extent, split: old slice k's centre stays at k dz
+        dz /= factor
+    # LPS index space to RAS: columns run to the patient's left, rows to the back
     nx, ny, _ = ids.shape
     affine = np.diag([-dx, -dy, dz, 1.0])
-    affine[:3, 3] = [dx * (nx - 1) / 2.0, dy * (ny - 1) / 2.0, 0.0]
+    affine[:3, 3] = [dx * (nx - 1) / 2.0, dy * (ny - 1) / 2.0, z0]
     segments = {i + 1: Segment(i + 1, lookup(n)) for i, n in enumerate(order)}
     present = set(np.unique(labels).tolist())
     segments = {k: v for k, v in segments.items() if k in present}

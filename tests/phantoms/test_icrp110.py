@@ -98,7 +98,7 @@ def test_both_layouts_read_back_exactly(imported):
 
 def test_the_frame_is_ras_and_sides_are_the_patients(imported):
     _, ids, _ = imported
-    seg = load_segmentation("phantom:icrp110-male")
+    seg = load_segmentation("phantom:icrp110-male?slices=1")  # ICRP's own voxels
     labels, affine = seg.layers[0], seg.affine
     assert np.allclose(np.abs(np.diag(affine)[:3]), GRIDS["male"].voxel_mm)
     name = {s.structure.name: k for k, s in seg.segments.items()}
@@ -124,9 +124,37 @@ def test_the_frame_is_ras_and_sides_are_the_patients(imported):
     assert sum(counts.values()) == (male > 0).sum()
 
 
+def test_thick_slices_are_split_keeping_place_and_volume(imported):
+    """By default the male's 8 mm slices (3 mm pixels here) become three by shape-based
+    interpolation (tests/sources/test_slices.py): same extent, same organs in the same
+    places, every structure's volume within a few per cent."""
+    _, ids, _ = imported
+    exact = load_segmentation("phantom:icrp110-male?slices=1")
+    split = load_segmentation("phantom:icrp110-male")
+    assert split.layers[0].shape == (14, 9, 33)
+    assert np.allclose(np.diag(split.affine)[:3], np.diag(exact.affine)[:3] / [1, 1, 3])
+
+    def extent(seg):
+        corners = np.array([[0, 0, 0], [s - 1 for s in seg.layers[0].shape]])
+        z = corners @ seg.affine[:3, :3].T + seg.affine[:3, 3]
+        d = np.abs(np.diag(seg.affine)[:3])
+        return np.sort(z[:, 2]) + [-d[2] / 2, d[2] / 2]
+
+    assert np.allclose(extent(split), extent(exact))
+    name = {s.structure.name: k for k, s in exact.segments.items()}
+    assert {s.structure.name for s in split.segments.values()} == set(name)
+    before, after = exact.voxel_counts(), split.voxel_counts()
+    for structure, label in name.items():
+        volume = after[label] * abs(np.linalg.det(split.affine[:3, :3]))
+        assert volume == pytest.approx(before[label] * abs(np.linalg.det(exact.affine[:3, :3])), rel=0.35), structure
+    assert sum(after.values()) == pytest.approx(3 * sum(before.values()), rel=0.02)
+    with pytest.raises(InputError, match="slices=1"):
+        load_segmentation("phantom:icrp110-male?slices=9")
+
+
 def test_walls_keep_the_contents_apart(imported):
     _, ids, _ = imported
-    seg = load_segmentation("phantom:icrp110-female?walls=1")
+    seg = load_segmentation("phantom:icrp110-female?walls=1&slices=1")
     name = {s.structure.name: k for k, s in seg.segments.items()}
     counts = seg.voxel_counts()
     assert counts[name["stomach_contents"]] == (ids["female"] == 73).sum()
