@@ -41,8 +41,8 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 
 from ..errors import InputError
-from ..sources.slices import interpolate_slices, slice_factor
 from ..sources.segmentation import Segment, Segmentation
+from ..sources.slices import interpolate_slices, slice_factor
 from ..structures import lookup
 
 PREFIX = "phantom:icrp110-"
