@@ -187,10 +187,10 @@ def write_series(folder: Path, geometry: Geometry, values, *, modality="CT", sop
     """One file per slice, file names and InstanceNumbers shuffled (``seed``). ``values(k,
     ras)`` gives slice k's stored (rows, columns) integers; slopes and intercepts per slice."""
     rng = random.Random(seed)
-    k_all = list(range(sources.slices))
-    names = list(range(sources.slices))
+    k_all = list(range(geometry.slices))
+    names = list(range(geometry.slices))
     rng.shuffle(names)
-    numbers = list(range(1, sources.slices + 1))
+    numbers = list(range(1, geometry.slices + 1))
     rng.shuffle(numbers)
     series_uid = series_uid or uid()
     for_uid = for_uid or uid()
