@@ -215,6 +215,22 @@ def test_iodide_thyroid_fills_over_the_first_day_as_in_icrp_137():
     assert thyroid[0] < 0.3 * thyroid[4]
 
 
+def test_psma617_kidneys_and_salivary_glands_fill_from_the_blood_in_the_first_hour():
+    """Their uptake phase is the blood's measured fast phase (0.16 h, mirt2017): the
+    decay-corrected kidney and salivary contents at 5 min are about a third of their 1 h
+    values, which are their peaks; then they clear slowly (effective half-lives of days)."""
+    m = load_tracer("psma617-lu177")
+    minutes = np.array([5, 15, 60, 240, 1440])
+    ids, q = m.solve(minutes * 60.0, decay_corrected=True)
+    for organ, final in (("kidneys", 0.05), ("salivary", 0.01)):
+        c = q[:, ids.index(organ)]
+        assert c[0] < 0.4 * c[2] and c[1] < c[2]
+        assert c[2] == pytest.approx(final, rel=0.05)
+        assert c[2] > c[3] > c[4] > 0.6 * c[2]
+    fast = q[:, ids.index("blood_distribution")]
+    assert fast == pytest.approx(0.436 * 2.0 ** -(minutes / 60 / 0.16), rel=1e-3, abs=1e-6)
+
+
 def test_psma617_urinary_excretion_at_24_h_is_the_measured_56_5_percent():
     m = load_tracer("psma617-lu177")
     ids, q = m.solve(np.array([24 * 3600.0]), decay_corrected=True)
