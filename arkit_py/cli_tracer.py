@@ -199,6 +199,8 @@ def cmd_dose(args: argparse.Namespace) -> int:
     if spec:
         from .sources.load import load_segmentation
 
+        if spec.startswith("phantom:icrp110-") and "slices=" not in spec:  # masses from ICRP's own voxels
+            spec += ("&" if "?" in spec else "?") + "slices=1"
         seg = load_segmentation(spec, labels=args.label_table)
         if spec.startswith("phantom:icrp110-"):  # masses with ICRP's own densities, its sex
             from .phantoms import icrp110
