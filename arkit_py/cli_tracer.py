@@ -196,17 +196,15 @@ def cmd_dose(args: argparse.Namespace) -> int:
     spec = args.phantom or args.segmentation
     if args.phantom and not args.phantom.startswith("phantom:"):
         raise InputError(args.phantom, "--phantom takes phantom:mird-adult[?...] or phantom:icrp110-male|female")
-    if spec:
+    if spec and spec.startswith("phantom:icrp110-"):  # ICRP's own voxels and densities, its sex
+        from .phantoms import icrp110
+
+        volumes, densities = icrp110.structure_volumes_and_densities(spec)
+        sex = icrp110.parse_spec(spec)["sex"]
+    elif spec:
         from .sources.load import load_segmentation
 
-        if spec.startswith("phantom:icrp110-") and "slices=" not in spec:  # masses from ICRP's own voxels
-            spec += ("&" if "?" in spec else "?") + "slices=1"
         seg = load_segmentation(spec, labels=args.label_table)
-        if spec.startswith("phantom:icrp110-"):  # masses with ICRP's own densities, its sex
-            from .phantoms import icrp110
-
-            densities = icrp110.structure_densities(spec)
-            sex = icrp110.parse_spec(spec)["sex"]
         per_voxel = seg.voxel_volume_ml
         volumes = {}
         for label, count in seg.voxel_counts().items():

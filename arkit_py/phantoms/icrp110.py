@@ -293,15 +293,17 @@ def load_stored(sex: str, spec: str, data_dir=None) -> tuple[np.ndarray, np.ndar
         raise InputError(path, f"cannot read the imported phantom ({error}); import it again") from None
 
 
-def structure_densities(spec: str, *, data_dir=None) -> dict[str, float]:
-    """Structure name -> density (g/mL) of an imported phantom, from ICRP's organ densities
-    (each structure's mass over its volume, grouped as ``phantom_from_spec`` groups them)."""
+def structure_volumes_and_densities(spec: str, *, data_dir=None) -> tuple[dict[str, float], dict[str, float]]:
+    """(structure name -> volume mL, -> density g/mL) of an imported phantom, from ICRP's
+    own voxels (never the interpolated slices) and organ densities, grouped as
+    ``phantom_from_spec`` groups them; the body filler left out."""
     options = parse_spec(spec)
     ids, voxel_mm, density = load_stored(options["sex"], spec, data_dir)
     organs = {i: (0, float(d)) for i, d in enumerate(density) if d > 0}
     grid = Grid("", tuple(ids.shape), tuple(float(v) for v in voxel_mm))
     masses, volumes = structure_amounts(ids, organs, grid, walls=options["walls"])
-    return {k: masses[k] / volumes[k] for k in masses}
+    volumes.pop("body", None)
+    return volumes, {k: masses[k] / volumes[k] for k in volumes}
 
 
 def phantom_from_spec(spec: str, *, data_dir=None) -> Segmentation:

@@ -89,22 +89,24 @@ class _Grid:
         u = (np.arange(nz * factor) + 0.5) / factor - 0.5
         self.k0 = np.clip(np.floor(u).astype(np.int64), 0, nz - 1)
         self.k1 = np.clip(self.k0 + 1, 0, nz - 1)
-        f = np.clip(u - self.k0, 0.0, 1.0).astype(np.float32)
-        f[u < 0] = 0.0
-        self.f = f
+        self.f = np.clip(u - self.k0, 0.0, 1.0).astype(np.float32)  # 0 before the first centre
         self.margin = int(np.ceil(self.cap / self.pixel.min())) + 1
+        # every label's bounding box from one pass (the background's is the whole volume)
+        from scipy.ndimage import find_objects
+
+        self.boxes = find_objects(labels)
 
     def interpolated(self, label) -> tuple[tuple, np.ndarray]:
         """(region of the new volume, the label's interpolated signed distance there)."""
         from scipy.ndimage import distance_transform_edt
 
-        mask = self.labels == label
-        where = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != d))) for d in range(3)]
-        lo = [max(int(w[0]) - (self.margin if d < 2 else 1), 0) for d, w in enumerate(where)]
-        hi = [min(int(w[-1]) + 1 + (self.margin if d < 2 else 1), n)
-              for d, (w, n) in enumerate(zip(where, self.labels.shape))]
-        box = mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-        del mask
+        found = self.boxes[label - 1] if label > 0 else None
+        if found is None:
+            found = tuple(slice(0, n) for n in self.labels.shape)
+        pad = (self.margin, self.margin, 1)
+        lo = [max(b.start - p, 0) for b, p in zip(found, pad)]
+        hi = [min(b.stop + p, n) for b, p, n in zip(found, pad, self.labels.shape)]
+        box = self.labels[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] == label
         signed = distance_transform_edt(box, sampling=self.sampling)
         signed -= distance_transform_edt(~box, sampling=self.sampling)
         signed = np.clip(signed, -self.cap, self.cap).astype(np.float32)
