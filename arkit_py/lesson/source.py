@@ -457,6 +457,17 @@ def load_lesson(folder: str | os.PathLike) -> LessonSource:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise LessonError(f"not UTF-8 text (byte {error.start})", path=shown) from None
+    return load_lesson_text(folder, text)
+
+
+def load_lesson_text(folder: str | os.PathLike, text: str, *, shown: str | None = None) -> LessonSource:
+    """Validate and normalise ``text`` as the lesson.yaml of ``folder`` (its files are
+    looked up there); LessonError on the first problem."""
+    folder = Path(folder)
+    path = folder / "lesson.yaml"
+    shown = shown or display_path(path)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_LESSON_BYTES:
+        raise LessonError(f"larger than {MAX_LESSON_BYTES // 1000} kB", path=shown)
     data, positions = read_yaml(text, shown)
     src = LessonSource(folder.resolve(), path, data, positions)
     for error in _schema_errors(data):
@@ -468,3 +479,30 @@ def load_lesson(folder: str | os.PathLike) -> LessonSource:
         raise src.error(("holograms",), error.problem) from None
     src.normalised = _normalise(data, src.tracers)
     return src
+
+
+def lesson_problems(folder: str | os.PathLike, text: str, *, shown: str = "lesson.yaml",
+                    limit: int = 50) -> tuple[list[LessonError], LessonSource | None]:
+    """Every problem of ``text`` a lecturer can fix at once (the studio's validation as
+    they type): all schema errors, each located, or else the first problem the checks
+    after the schema find. ([], the source) when the lesson is valid."""
+    folder = Path(folder)
+    try:
+        return [], load_lesson_text(folder, text, shown=shown)
+    except LessonError as first:
+        try:
+            data, positions = read_yaml(text, shown)
+        except LessonError:
+            return [first], None
+        src = LessonSource(folder.resolve(), folder / "lesson.yaml", data, positions)
+        errors, seen = [], set()
+        for error in _schema_errors(data):
+            where, problem = _schema_problem(error)
+            located = src.error(where, problem)
+            key = (located.line, located.column, located.problem)
+            if key not in seen:
+                seen.add(key)
+                errors.append(located)
+            if len(errors) >= limit:
+                break
+        return errors or [first], None

@@ -1,7 +1,8 @@
 """The classroom server: ``create_app(test_config=None)``.
 
 Blueprints: ``library`` (lessons and assets), ``sessions`` (the session API), ``pages``
-(join, projection, lecturer console, self-paced, trust page); live sync on Flask-SocketIO,
+(join, projection, lecturer console, self-paced, trust page), ``studio`` (its pages and
+sign-in), ``sources`` (lesson.yaml, history, files) and ``jobs`` (builds); live sync on Flask-SocketIO,
 namespace ``/session`` (``live.py``). Configuration: defaults, then ``test_config`` or
 ``ARKIT_*`` environment variables (``from_prefixed_env``). The data folder (DATA_DIR: SQLite,
 lecturer key, local CA, uploads) defaults to ``ARKIT_DATA_DIR`` or the user data folder
@@ -67,6 +68,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         EVENTS_PER_SECOND=10,  # Socket.IO events per connection, sustained (bursts of 3 s allowed)
         POINTER_PER_SECOND=20,
         ASYNC_MODE=None,
+        STUDIO_HOURS=12.0,  # a studio sign-in lasts this long
+        STUDIO_LOGINS_PER_MINUTE=10,  # attempts to sign in, per address
+        BUILD_JOBS=1,  # studio builds at once in this process (each in a child process)
+        BUILD_TIMEOUT_S=1800.0,
+        BUILD_CACHE=None,  # default: <data>/cache (holograms and meshes the studio built)
     )
     if test_config is None:
         app.config.from_prefixed_env("ARKIT")
@@ -87,11 +93,14 @@ def create_app(test_config: dict | None = None) -> Flask:
                                                                                    lambda: secrets.token_hex(32))
     app.config["LECTURER_KEY_VALUE"] = _lecturer_key(app)
 
-    from . import library, live, pages, sessions
+    from . import jobs, library, live, pages, sessions, sources, studio
 
     app.register_blueprint(library.bp)
     app.register_blueprint(sessions.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(studio.bp)
+    app.register_blueprint(sources.bp)
+    app.register_blueprint(jobs.bp)
     live.init_app(app)
     hops = int(app.config["PROXY_HOPS"])
     if hops > 0:  # behind nginx (or another proxy): the client's address from X-Forwarded-For
@@ -102,6 +111,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     library.clean_temporary(app)
     library.import_folder(app)
     library.collect_garbage(app)
+    jobs.init_app(app)
 
     @app.errorhandler(SessionError)
     def _session_error(error: SessionError):

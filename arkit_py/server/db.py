@@ -1,5 +1,6 @@
 """What a restart must keep: sessions with their state, participants, answers, the lesson
-library and the server's secret. SQLAlchemy; an SQLite file by default, PostgreSQL by URL.
+library, the studio's lesson sources with their history, build jobs, studio sign-ins and the
+server's secret. SQLAlchemy; an SQLite file by default, PostgreSQL by URL.
 """
 
 from __future__ import annotations
@@ -107,6 +108,65 @@ class Answer(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class StudioLogin(Base):
+    """A signed-in studio browser: the SHA-256 of its cookie's random token (the token itself
+    is never stored), its CSRF token, and when it stops being valid."""
+
+    __tablename__ = "arkit_studio_logins"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class LessonSource(Base):
+    """A lesson's lesson.yaml as the studio edits it: the text, its version and its etag
+    (what ``If-Match`` names). Its files live in ``<data>/sources/<id>/``."""
+
+    __tablename__ = "arkit_lesson_sources"
+    lesson_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    yaml: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    etag: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SourceVersion(Base):
+    """Every saved lesson.yaml, kept: the history a revert goes back to."""
+
+    __tablename__ = "arkit_source_versions"
+    __table_args__ = (UniqueConstraint("lesson_id", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    lesson_id: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    yaml: Mapped[str] = mapped_column(Text)
+    etag: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(String(200), default="")
+    saved_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class BuildJob(Base):
+    """A build off the request thread: a lesson's bundle (``kind`` "bundle") or one hologram
+    for the studio's 3D view ("hologram"). ``owner`` is host:pid of the server process that
+    runs it (a restart marks its running builds failed)."""
+
+    __tablename__ = "arkit_jobs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    lesson_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    hologram: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    yaml: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    progress: Mapped[float] = mapped_column(default=0.0)
+    step: Mapped[str] = mapped_column(String(200), default="waiting for a free builder")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    result_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
 def _private_file(path: str) -> None:
     """The SQLite file readable by its owner only (nicknames, answers, the server's secret);
     SQLite gives its -wal and -shm files the same mode."""
@@ -186,4 +246,5 @@ class Database:
         self.engine.dispose()
 
 
-__all__ = ["Answer", "Database", "LessonRow", "LessonVersion", "Participant", "SessionRow", "Setting", "select", "utcnow"]
+__all__ = ["Answer", "BuildJob", "Database", "LessonRow", "LessonSource", "LessonVersion", "Participant", "SessionRow",
+           "Setting", "SourceVersion", "StudioLogin", "select", "utcnow"]

@@ -42,6 +42,12 @@ STATUS: dict[str, int] = {
     "bad_answer": 422,  # an answer of the wrong form for its quiz kind
     "not_current": 409,  # an answer to a quiz that is not the current one
     "closed": 409,  # an answer to a quiz that is not open
+    # the studio (docs/studio.md)
+    "csrf": 403,  # a studio write without its CSRF token, or from another site
+    "conflict": 409,  # a stale If-Match etag, or a lesson id already taken
+    "precondition_required": 428,  # a write to an existing lesson without If-Match
+    "bad_source": 422,  # a lesson.yaml with problems (the body lists them, located)
+    "bad_upload": 422,  # an upload the studio does not take (by its content)
     # other
     "bad_format": 422,  # results in an unknown format
     "bad_request": 422,  # a malformed Socket.IO event

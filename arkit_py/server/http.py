@@ -1,6 +1,7 @@
 """What the API routes share: the classroom of the running app, the base URL students use,
 the request's JSON body (bounded, parsed after auth) and its bearer token, and the lecturer
-check. The blueprints import this module, never ``app`` (which imports them)."""
+check (the key, or the studio's cookie and CSRF token). The blueprints import this module,
+never ``app`` (which imports them)."""
 
 from __future__ import annotations
 
@@ -26,14 +27,15 @@ def public_base(app: Flask | None = None) -> str:
     return request.host_url.rstrip("/")
 
 
-def json_body() -> dict:
-    """The request's JSON object, read only up to MAX_JSON_BYTES (413 beyond), refused (400)
-    when it is not one JSON object (deep nesting, NaN, another type included)."""
+def json_body(limit: int | None = None) -> dict:
+    """The request's JSON object, read only up to ``limit`` (default MAX_JSON_BYTES; 413
+    beyond), refused (400) when it is not one JSON object (deep nesting, NaN, another type
+    included)."""
     import json
 
     from flask import current_app
 
-    limit = int(current_app.config["MAX_JSON_BYTES"])
+    limit = limit or int(current_app.config["MAX_JSON_BYTES"])
     if request.content_length is not None and request.content_length > limit:
         raise SessionError("too_large", f"a JSON body is at most {limit:,} bytes")
     if not request.is_json:
@@ -62,12 +64,18 @@ def bearer() -> str | None:
 
 
 def require_lecturer() -> None:
+    """The lecturer's key as a bearer token, or a signed-in studio browser (its cookie, and
+    on every write its CSRF token): SessionError otherwise (docs/security.md)."""
     import hmac
 
     from flask import current_app
 
     token = bearer()
     if not token:
+        from .studio import studio_login
+
+        if studio_login(write=request.method not in ("GET", "HEAD", "OPTIONS")) is not None:
+            return
         raise SessionError("unauthorised", "the lecturer key is needed (Authorization: Bearer <key>)")
     if not hmac.compare_digest(token.encode(), current_app.config["LECTURER_KEY_VALUE"].encode()):
         raise SessionError("forbidden", "wrong lecturer key")

@@ -110,12 +110,20 @@ def store_bundle(app: Flask, path: Path, origin: str, *, keep_in: Path | None = 
 
 
 def import_folder(app: Flask) -> list[str]:
-    """Every ``.arlesson`` in LESSONS_DIR into the library; a bad bundle is logged and skipped."""
+    """Every ``.arlesson`` in LESSONS_DIR into the library; a bad bundle is logged and skipped,
+    and a lesson the studio built is kept (the folder's bundle would undo the lecturer's edit)."""
     folder = app.config.get("LESSONS_DIR")
     if not folder:
         return []
     done = []
+    db = app.extensions["arkit_db"]
     for path in sorted(Path(folder).glob("*.arlesson")):
+        with db.session() as s:
+            studio = s.execute(select(LessonRow.id).where(LessonRow.id == path.stem,
+                                                          LessonRow.origin == "studio")).first()
+        if studio is not None:  # a lecturer's edit in the studio is newer than the folder's bundle
+            log.info("kept the studio's build of %s over the lessons folder's", path.stem)
+            continue
         try:
             done.append(store_bundle(app, path, "folder").id)
         except ArkitError as error:
@@ -258,30 +266,42 @@ def upload_lesson():
             f.flush()
             if f.tell() == 0:
                 raise SessionError("bad_bundle", "the request carries no bundle")
-            try:
-                row = store_bundle(current_app, tmp, "upload", keep_in=folder)
-            except LessonError as error:
-                raise SessionError("bad_bundle", error.problem) from None
+            row = install_upload(tmp, folder)
     finally:
         tmp.unlink(missing_ok=True)
-    collect_garbage(current_app)  # the assets of a replaced version, unless a live session uses them
     return jsonify(_summary(row)), 201
+
+
+def install_upload(tmp: Path, folder: Path) -> LessonRow:
+    """An uploaded bundle (a temporary file, held) into the library, kept in ``folder``; the
+    assets of a replaced version go unless a live session uses them."""
+    try:
+        row = store_bundle(current_app, tmp, "upload", keep_in=folder)
+    except LessonError as error:
+        raise SessionError("bad_bundle", error.problem) from None
+    collect_garbage(current_app)
+    return row
 
 
 @bp.delete("/api/lessons/<lesson_id>")
 def delete_lesson(lesson_id: str):
-    """Remove a lesson from the library. Its live sessions go on with the version they started
-    with; its assets go once no live session uses them."""
+    """Remove a lesson from the library, with its studio source, history and files. Its live
+    sessions go on with the version they started with; its assets go once no live session
+    uses them."""
+    from .sources import LESSON_ID, delete_source
+
     require_lecturer()
-    db = current_app.extensions["arkit_db"]
-    if current_app.extensions["arkit_classroom"].lesson_row(lesson_id) is None:
+    if len(lesson_id) > 64 or not LESSON_ID.fullmatch(lesson_id):
         raise SessionError("unknown_lesson", f"no lesson {lesson_id[:64]!r}")
+    db = current_app.extensions["arkit_db"]
     with db.session() as s:
         row = s.get(LessonRow, lesson_id)
-        if row is None:
-            raise SessionError("unknown_lesson", f"no lesson {lesson_id!r}")
-        s.delete(row)
-        s.commit()
+        if row is not None:
+            s.delete(row)
+            s.commit()
+    had_source = delete_source(current_app, lesson_id)
+    if row is None and not had_source:
+        raise SessionError("unknown_lesson", f"no lesson {lesson_id!r}")
     bundle = Path(current_app.config["DATA_DIR"]) / "bundles" / f"{lesson_id}.arlesson"
     bundle.unlink(missing_ok=True)
     collect_garbage(current_app)

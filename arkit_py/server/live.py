@@ -105,7 +105,7 @@ class Counters:
             self.redis = redis.Redis(connection_pool=pool)
         self.lock = threading.Lock()
         self.connected: dict[str, set[str]] = {}
-        self.joins: dict[str, list[float]] = {}
+        self.joins: dict[tuple[str, str], list[float]] = {}
 
     def connect(self, code: str, sid: str) -> int:
         if self.redis is not None:
@@ -130,16 +130,21 @@ class Counters:
             return len(self.connected.get(code, ()))
 
     def allow_join(self, address: str, per_minute: int) -> bool:
+        return self.allow("joins", address, per_minute)
+
+    def allow(self, kind: str, address: str, per_minute: int) -> bool:
+        """Whether one more ``kind`` (joins, studio sign-ins) from ``address`` stays within
+        ``per_minute`` over the last minute."""
         if self.redis is not None:
-            key = f"arkit:joins:{address}:{int(time.time() // 60)}"
+            key = f"arkit:{kind}:{address}:{int(time.time() // 60)}"
             n = self.redis.incr(key)
             self.redis.expire(key, 120)
             return n <= per_minute
         now = time.monotonic()
         with self.lock:
-            recent = [t for t in self.joins.get(address, []) if now - t < 60]
+            recent = [t for t in self.joins.get((kind, address), []) if now - t < 60]
             recent.append(now)
-            self.joins[address] = recent
+            self.joins[(kind, address)] = recent
             return len(recent) <= per_minute
 
 

@@ -1,0 +1,619 @@
+"""Lesson sources on the server, for the studio: lesson.yaml with its history, and the files
+it names (docs/studio.md; OpenAPI in openapi.yaml).
+
+- ``GET /api/lessons/<id>/source`` -> ``{yaml, etag, version, files, built, recovered}``
+- ``PUT /api/lessons/<id>/source`` ``{yaml, note?}`` with ``If-Match: <etag>`` -> 200
+  ``{etag, version, errors: []}``; 422 ``{errors: [{line, column, field, message}]}``; 409 on
+  a stale etag; 428 without ``If-Match`` on a lesson that exists. A new id creates the
+  lesson (``If-None-Match: *`` makes sure it is new).
+- ``POST /api/lessons/<id>/validate`` ``{yaml}`` -> ``{errors, lesson}`` (nothing saved)
+- ``GET /api/lessons/<id>/history``, ``GET /api/lessons/<id>/history/<version>``
+- ``GET|POST /api/lessons/<id>/files``, ``DELETE /api/lessons/<id>/files/<name>``
+- ``POST /api/lessons/<id>/duplicate`` ``{id}``; export as ``source.yaml``, ``source.zip``
+- the studio's own: ``GET|POST /api/studio/lessons`` (list, new), ``POST /api/studio/import``,
+  ``GET /api/studio/options``
+
+The text and every saved version live in the database; the files in
+``<data>/sources/<id>/`` (uploads: ``uploads.py``). A lesson in the library without a source
+(a bundle from a folder or an upload) is edited from a lesson.yaml recovered from its
+lesson.json (``lesson/recover.py``) until its first save.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy import delete, func
+
+from ..errors import LessonError, SessionError
+from ..lesson.source import MAX_LESSON_BYTES, lesson_problems
+from .db import LessonRow, LessonSource, SourceVersion, select, utcnow
+from .http import require_lecturer
+
+bp = Blueprint("sources", __name__)
+LESSON_ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+
+
+def check_id(lesson_id: str) -> str:
+    if len(lesson_id) > 64 or not LESSON_ID.fullmatch(lesson_id):
+        raise SessionError("bad_lesson", "a lesson id is lower-case letters, digits and single hyphens (at most 64)")
+    return lesson_id
+
+
+def source_dir(lesson_id: str, app=None) -> Path:
+    """Where a lesson's files live: ``<data>/sources/<id>``."""
+    return Path((app or current_app).config["DATA_DIR"]) / "sources" / check_id(lesson_id)
+
+
+def make_etag(version: int, text: str) -> str:
+    return hashlib.sha256(f"{version}\n{text}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _db():
+    return current_app.extensions["arkit_db"]
+
+
+def current_source(lesson_id: str) -> dict | None:
+    """{yaml, etag, version, recovered} of a lesson: its saved source, else one recovered
+    from its library bundle (version 0), else None."""
+    with _db().session() as s:
+        row = s.get(LessonSource, lesson_id)
+        if row is not None:
+            return {"yaml": row.yaml, "etag": row.etag, "version": row.version, "recovered": False,
+                    "updated_at": row.updated_at}
+        lib = s.get(LessonRow, lesson_id)
+    if lib is None:
+        return None
+    from ..lesson.recover import yaml_from_lesson
+
+    text = yaml_from_lesson(lib.lesson)
+    return {"yaml": text, "etag": make_etag(0, lib.sha256), "version": 0, "recovered": True,
+            "updated_at": lib.added_at}
+
+
+def list_files(lesson_id: str) -> list[dict]:
+    """The files of a lesson's source folder: {name, size, kind} (a folder counts as one)."""
+    from .uploads import kind_of_stored
+
+    folder = source_dir(lesson_id)
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith("."):
+            continue
+        size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
+        out.append({"name": p.name, "size": size, "kind": kind_of_stored(p)})
+    return out
+
+
+def _located(error: LessonError) -> dict:
+    return {"line": error.line or 1, "column": error.column or 1, "field": error.field or "(top level)",
+            "message": error.problem}
+
+
+def _yaml_body() -> dict:
+    """A JSON body with ``yaml``: a lesson, so up to 4 MB of JSON (more than MAX_JSON_BYTES)."""
+    from .http import json_body
+
+    data = json_body(4 * MAX_LESSON_BYTES)
+    if not isinstance(data.get("yaml"), str):
+        raise SessionError("bad_json", 'send {"yaml": "<the lesson.yaml text>"}')
+    if "\0" in data["yaml"]:
+        raise SessionError("bad_json", "a lesson.yaml holds no NUL characters")
+    return data
+
+
+def check_text(lesson_id: str, text: str) -> tuple[list[dict], object]:
+    """(located errors, LessonSource or None) of ``text`` as lesson ``lesson_id``."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_LESSON_BYTES:
+        return [{"line": 1, "column": 1, "field": "(top level)",
+                 "message": f"larger than {MAX_LESSON_BYTES // 1000} kB"}], None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return [{"line": 1, "column": 1, "field": "(top level)", "message": "not UTF-8 text (a lone surrogate)"}], None
+    errors, src = lesson_problems(source_dir(lesson_id), text)
+    return [_located(e) for e in errors], src
+
+
+def _if_match() -> str | None:
+    value = request.headers.get("If-Match")
+    if value is None:
+        return None
+    value = value.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    return value.strip('"')
+
+
+def save_source(lesson_id: str, text: str, *, if_match: str | None, create_only: bool = False,
+                note: str = "") -> dict:
+    """Store ``text`` as the lesson's new version (after its checks): {etag, version}.
+    SessionError ``conflict`` (409) on a stale etag, ``precondition_required`` (428) when an
+    existing lesson is written without one."""
+    current = current_source(lesson_id)
+    if current is not None and create_only:
+        raise SessionError("conflict", f"lesson {lesson_id!r} already exists")
+    if current is not None and if_match is None:
+        raise SessionError("precondition_required", "send If-Match with the etag you edited (GET the source first)")
+    if current is not None and if_match != "*" and if_match != current["etag"]:
+        raise SessionError("conflict", "this lesson was saved elsewhere since you opened it (another tab or "
+                                       "lecturer): reload it to see their version")
+    db = _db()
+    with db.session() as s:
+        row = s.get(LessonSource, lesson_id)
+        version = (row.version if row is not None else 0) + 1
+        etag = make_etag(version, text)
+        now = utcnow()
+        if row is None:
+            s.add(LessonSource(lesson_id=lesson_id, yaml=text, version=version, etag=etag, updated_at=now))
+        else:
+            # the etag in the WHERE: of two writers that both read the same version, one wins
+            n = s.execute(LessonSource.__table__.update()
+                          .where(LessonSource.lesson_id == lesson_id, LessonSource.etag == row.etag)
+                          .values(yaml=text, version=version, etag=etag, updated_at=now)).rowcount
+            if n != 1:
+                s.rollback()
+                raise SessionError("conflict", "this lesson was saved elsewhere a moment ago: reload it")
+        s.add(SourceVersion(lesson_id=lesson_id, version=version, yaml=text, etag=etag, note=note[:200], saved_at=now))
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            s.commit()
+        except IntegrityError:  # two creators of one new lesson, or of one version
+            s.rollback()
+            raise SessionError("conflict", "this lesson was saved elsewhere a moment ago: reload it") from None
+    source_dir(lesson_id).mkdir(parents=True, exist_ok=True)
+    return {"etag": etag, "version": version}
+
+
+def _title_of(text: str) -> str | None:
+    from ..yamlio import YamlProblem, load_yaml
+
+    try:
+        data, _ = load_yaml(text)
+    except YamlProblem:
+        return None
+    title = data.get("title") if isinstance(data, dict) else None
+    return title if isinstance(title, str) else None
+
+
+# -- the source -------------------------------------------------------------------------------
+
+
+@bp.get("/api/lessons/<lesson_id>/source")
+def get_source(lesson_id: str):
+    require_lecturer()
+    check_id(lesson_id)
+    current = current_source(lesson_id)
+    if current is None:
+        raise SessionError("unknown_lesson", f"no lesson {lesson_id!r}")
+    with _db().session() as s:
+        lib = s.get(LessonRow, lesson_id)
+    response = jsonify({"yaml": current["yaml"], "etag": current["etag"], "version": current["version"],
+                        "recovered": current["recovered"], "files": list_files(lesson_id),
+                        "built": lib.sha256 if lib is not None else None})
+    response.headers["ETag"] = f'"{current["etag"]}"'
+    return response
+
+
+@bp.put("/api/lessons/<lesson_id>/source")
+def put_source(lesson_id: str):
+    require_lecturer()
+    check_id(lesson_id)
+    body = _yaml_body()
+    errors, _ = check_text(lesson_id, body["yaml"])
+    if errors:
+        return jsonify({"error": "bad_source", "message": errors[0]["message"], "errors": errors}), 422
+    note = body.get("note") if isinstance(body.get("note"), str) else ""
+    saved = save_source(lesson_id, body["yaml"], if_match=_if_match(),
+                        create_only=request.headers.get("If-None-Match", "").strip() == "*", note=note)
+    response = jsonify({**saved, "errors": []})
+    response.headers["ETag"] = f'"{saved["etag"]}"'
+    return response
+
+
+@bp.post("/api/lessons/<lesson_id>/validate")
+def validate_source(lesson_id: str):
+    """The located errors of an unsaved text (the studio checks as the lecturer types), and
+    the lesson as students would get it (narration rendered) when it is valid."""
+    from .library import render_narration
+
+    require_lecturer()
+    check_id(lesson_id)
+    errors, src = check_text(lesson_id, _yaml_body()["yaml"])
+    lesson = render_narration(json.loads(json.dumps(src.normalised))) if src is not None else None
+    return jsonify({"errors": errors, "lesson": lesson})
+
+
+@bp.get("/api/lessons/<lesson_id>/history")
+def history(lesson_id: str):
+    require_lecturer()
+    check_id(lesson_id)
+    with _db().session() as s:
+        rows = s.execute(select(SourceVersion).where(SourceVersion.lesson_id == lesson_id)
+                         .order_by(SourceVersion.version.desc()).limit(500)).scalars().all()
+    return jsonify([{"version": r.version, "etag": r.etag, "note": r.note, "saved_at": r.saved_at.isoformat() + "Z",
+                     "size": len(r.yaml.encode()), "title": _title_of(r.yaml)} for r in rows])
+
+
+@bp.get("/api/lessons/<lesson_id>/history/<int:version>")
+def history_version(lesson_id: str, version: int):
+    require_lecturer()
+    check_id(lesson_id)
+    with _db().session() as s:
+        row = s.execute(select(SourceVersion).where(SourceVersion.lesson_id == lesson_id,
+                                                    SourceVersion.version == version)).scalar_one_or_none()
+    if row is None:
+        raise SessionError("not_found", f"lesson {lesson_id!r} has no version {version}")
+    return jsonify({"version": row.version, "yaml": row.yaml, "etag": row.etag, "note": row.note,
+                    "saved_at": row.saved_at.isoformat() + "Z"})
+
+
+# -- files ------------------------------------------------------------------------------------
+
+
+@bp.get("/api/lessons/<lesson_id>/files")
+def get_files(lesson_id: str):
+    require_lecturer()
+    return jsonify(list_files(check_id(lesson_id)))
+
+
+@bp.post("/api/lessons/<lesson_id>/files")
+def post_files(lesson_id: str):
+    """Uploads (multipart, field ``file``, one or more): each checked by its content and
+    stored in the lesson's folder; 201 with what was stored."""
+    from .uploads import store_upload
+
+    require_lecturer()
+    check_id(lesson_id)
+    if current_source(lesson_id) is None:
+        raise SessionError("unknown_lesson", f"no lesson {lesson_id!r}: save it first")
+    if request.mimetype != "multipart/form-data":
+        raise SessionError("bad_upload", "send the files as multipart/form-data, field 'file'")
+    uploads = request.files.getlist("file")
+    if not uploads:
+        raise SessionError("bad_upload", "send the files as multipart/form-data, field 'file'")
+    if len(uploads) > 20:
+        raise SessionError("bad_upload", "at most 20 files at once")
+    name = request.form.get("name") if len(uploads) == 1 else None
+    stored = [store_upload(current_app, source_dir(lesson_id), u, name=name or None) for u in uploads]
+    return jsonify({"files": stored}), 201
+
+
+@bp.delete("/api/lessons/<lesson_id>/files/<name>")
+def delete_file(lesson_id: str, name: str):
+    require_lecturer()
+    folder = source_dir(check_id(lesson_id))
+    if name.startswith(".") or "/" in name or "\\" in name or not (folder / name).exists():
+        raise SessionError("not_found", "no such file")
+    path = folder / name
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+    return "", 204
+
+
+# -- copies, imports, exports ------------------------------------------------------------------
+
+
+def with_id(text: str, new_id: str, title: str | None = None) -> str:
+    """``text`` with its top-level ``id:`` (and ``title:``) lines replaced."""
+    out, n = re.subn(r"(?m)^id:[^\n]*$", f"id: {new_id}", text, count=1)
+    if n == 0:
+        out = f"id: {new_id}\n" + out
+    if title:
+        out = re.sub(r"(?m)^title:[^\n]*$", lambda _: "title: " + json.dumps(title, ensure_ascii=False), out, count=1)
+    return out
+
+
+@bp.post("/api/lessons/<lesson_id>/duplicate")
+def duplicate(lesson_id: str):
+    from .http import json_body
+
+    require_lecturer()
+    check_id(lesson_id)
+    body = json_body()
+    new_id = body.get("id")
+    if not isinstance(new_id, str):
+        raise SessionError("bad_lesson", 'send {"id": "<the new lesson id>"}')
+    check_id(new_id)
+    current = current_source(lesson_id)
+    if current is None:
+        raise SessionError("unknown_lesson", f"no lesson {lesson_id!r}")
+    if current_source(new_id) is not None:
+        raise SessionError("conflict", f"lesson {new_id!r} already exists")
+    title = body.get("title") if isinstance(body.get("title"), str) else None
+    target = source_dir(new_id)
+    if target.exists():
+        shutil.rmtree(target)
+    if source_dir(lesson_id).is_dir():
+        shutil.copytree(source_dir(lesson_id), target, symlinks=True)
+    try:
+        saved = save_source(new_id, with_id(current["yaml"], new_id, title), if_match=None, create_only=True,
+                            note=f"copy of {lesson_id}")
+    except SessionError:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    return jsonify({"id": new_id, **saved}), 201
+
+
+@bp.get("/api/lessons/<lesson_id>/source.yaml")
+def export_yaml(lesson_id: str):
+    require_lecturer()
+    current = current_source(check_id(lesson_id))
+    if current is None:
+        raise SessionError("unknown_lesson", f"no lesson {lesson_id!r}")
+    return Response(current["yaml"], mimetype="application/yaml",
+                    headers={"Content-Disposition": f"attachment; filename={lesson_id}.yaml"})
+
+
+@bp.get("/api/lessons/<lesson_id>/source.zip")
+def export_zip(lesson_id: str):
+    """The lesson folder as a zip: ``<id>/lesson.yaml`` and its files (what ``arkit lesson
+    build`` takes, for lecturers who keep lessons in git)."""
+    require_lecturer()
+    current = current_source(check_id(lesson_id))
+    if current is None:
+        raise SessionError("unknown_lesson", f"no lesson {lesson_id!r}")
+    folder = source_dir(lesson_id)
+    import tempfile
+
+    tmp = tempfile.SpooledTemporaryFile(max_size=64 << 20)
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{lesson_id}/lesson.yaml", current["yaml"])
+        if folder.is_dir():
+            for p in sorted(folder.rglob("*")):
+                if p.is_file() and not p.is_symlink() and not any(part.startswith(".") for part in
+                                                                  p.relative_to(folder).parts):
+                    zf.write(p, f"{lesson_id}/{p.relative_to(folder).as_posix()}")
+    tmp.seek(0)
+    return Response(iter(lambda: tmp.read(1 << 20), b""), mimetype="application/zip",
+                    headers={"Content-Disposition": f"attachment; filename={lesson_id}-source.zip"})
+
+
+@bp.get("/api/lessons/<lesson_id>/bundle")
+def export_bundle(lesson_id: str):
+    """The library's bundle of the lesson (``<id>.arlesson``), when the server keeps it."""
+    from flask import send_file
+
+    require_lecturer()
+    check_id(lesson_id)
+    data = Path(current_app.config["DATA_DIR"])
+    with _db().session() as s:
+        row = s.get(LessonRow, lesson_id)
+    candidates = [data / "bundles" / f"{lesson_id}.arlesson"]
+    if current_app.config.get("LESSONS_DIR"):
+        candidates.append(Path(current_app.config["LESSONS_DIR"]) / f"{lesson_id}.arlesson")
+    for path in candidates:
+        if row is not None and path.is_file() and \
+                hashlib.sha256(path.read_bytes()).hexdigest() == row.bundle_sha256:
+            return send_file(path, mimetype="application/zip", as_attachment=True,
+                             download_name=f"{lesson_id}.arlesson")
+    raise SessionError("not_found", f"no bundle of {lesson_id!r} is kept on the server: build it")
+
+
+def delete_source(app, lesson_id: str) -> bool:
+    """Remove a lesson's source, history and files; whether there was one."""
+    db = app.extensions["arkit_db"]
+    with db.session() as s:
+        had = s.get(LessonSource, lesson_id) is not None
+        s.execute(delete(LessonSource).where(LessonSource.lesson_id == lesson_id))
+        s.execute(delete(SourceVersion).where(SourceVersion.lesson_id == lesson_id))
+        s.commit()
+    folder = source_dir(lesson_id, app)
+    if folder.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        had = True
+    return had
+
+
+# -- the studio's library -----------------------------------------------------------------------
+
+
+@bp.get("/api/studio/lessons")
+def studio_lessons():
+    """Every lesson the studio can open: sources and library lessons, by id, with whether
+    the library's bundle is older than the last save."""
+    require_lecturer()
+    db = _db()
+    with db.session() as s:
+        sources = {r.lesson_id: r for r in s.execute(select(LessonSource)).scalars()}
+        library = {r.id: r for r in s.execute(select(LessonRow)).scalars()}
+        counts = dict(s.execute(select(SourceVersion.lesson_id, func.count()).group_by(SourceVersion.lesson_id)).all())
+    out = []
+    for lesson_id in sorted(set(sources) | set(library)):
+        src, lib = sources.get(lesson_id), library.get(lesson_id)
+        lesson = lib.lesson if lib is not None else {}
+        thumb = lesson.get("thumbnail")
+        out.append({
+            "id": lesson_id,
+            "title": (_title_of(src.yaml) if src is not None else None) or (lib.title if lib else lesson_id),
+            "summary": lesson.get("summary", ""),
+            "steps": len(lesson.get("steps", [])) if lib is not None else None,
+            "thumbnail": f"/{thumb['path']}" if thumb else None,
+            "built": lib is not None,
+            "origin": lib.origin if lib is not None else None,
+            "has_source": src is not None,
+            "versions": counts.get(lesson_id, 0),
+            "updated_at": (src.updated_at if src is not None else lib.added_at).isoformat() + "Z",
+            "stale": bool(src is not None and lib is not None and src.updated_at > lib.added_at),
+        })
+    return jsonify(out)
+
+
+def body_options(app) -> list[dict]:
+    """The bodies a lesson can be built on here: the built-in ones, ICRP 110 once imported."""
+    from ..phantoms.icrp110 import stored_path
+
+    bodies = [{"source": "phantom:mird-adult", "name": "MIRD adult phantom (analytic, built in)", "available": True},
+              {"source": "phantom:mird-adult?sex=female", "name": "MIRD adult phantom, female", "available": True},
+              {"source": "sample:abdomen-ct", "name": "Abdomen CT with its segmentation (built-in sample)",
+               "available": True}]
+    for sex in ("male", "female"):
+        try:
+            available = stored_path(sex).is_file()
+        except Exception:  # noqa: BLE001 - an unreadable data folder: not imported
+            available = False
+        bodies.append({"source": f"phantom:icrp110-{sex}", "name": f"ICRP 110 adult {sex} (voxel phantom)",
+                       "available": available})
+    return bodies
+
+
+@bp.get("/api/studio/options")
+def options():
+    """What the studio's menus offer: bodies, library tracers, profiles, quantities."""
+    from ..tracer.tracerfile import library_ids, read_library_tracer
+
+    require_lecturer()
+    tracers = []
+    for tracer_id in library_ids():
+        try:
+            name = read_library_tracer(tracer_id).name
+        except Exception:  # noqa: BLE001 - a broken library file shows by its id
+            name = tracer_id
+        tracers.append({"id": tracer_id, "name": name})
+    return jsonify({"bodies": body_options(current_app), "tracers": tracers,
+                    "profiles": ["phone", "hololens", "desktop"], "quantities": ["concentration", "suv"]})
+
+
+def new_lesson_text(lesson_id: str, title: str, body: str, tracer: str | None) -> str:
+    """A lesson that builds: one step on ``body``, with ``tracer`` and its time when given."""
+    from ..lesson.recover import yaml_text
+
+    hologram = {"source": body, "profile": "phone"}
+    step = {"title": "The body", "narration": "Turn the hologram around. Tap a structure to see its name."}
+    if tracer:
+        hologram["tracer"] = tracer
+        step = {"title": "Uptake over time", "narration": "Press Play and watch where the tracer goes.",
+                "time": {"start": "0 min", "end": "60 min", "play": True}}
+    data = {"id": lesson_id, "title": title, "summary": "What the students will see and learn.",
+            "audience": "Students", "minutes": 15, "language": "en", "authors": ["Lecturer"],
+            "licence": "CC-BY-4.0", "references": [], "review_status": "unreviewed",
+            "holograms": {"body": hologram}, "steps": [step]}
+    return "# Made in the arkit studio. Fields: docs/lesson-format.md\n" + yaml_text(data)
+
+
+@bp.post("/api/studio/lessons")
+def new_lesson():
+    """``{id, title, template}`` (template: "anatomy", the scaffold of ``arkit lesson new``) or
+    ``{id, title, body, tracer?}`` -> 201 ``{id, etag, version}``."""
+    from importlib import resources
+
+    from .http import json_body
+
+    require_lecturer()
+    body = json_body()
+    lesson_id = body.get("id")
+    title = body.get("title") or ""
+    if not isinstance(lesson_id, str) or not isinstance(title, str):
+        raise SessionError("bad_lesson", 'send {"id", "title", "template" or "body" (and "tracer")}')
+    check_id(lesson_id)
+    title = title.strip()[:200] or lesson_id.replace("-", " ").capitalize()
+    if body.get("template") == "anatomy":
+        text = (resources.files("arkit_py") / "lesson" / "template.yaml").read_text(encoding="utf-8")
+        text = text.replace("{id}", lesson_id).replace('"{title}"', json.dumps(title, ensure_ascii=False))
+    elif isinstance(body.get("body"), str):
+        tracer = body.get("tracer") or None
+        if tracer is not None and not isinstance(tracer, str):
+            raise SessionError("bad_lesson", "tracer is a library tracer id")
+        text = new_lesson_text(lesson_id, title, body["body"], tracer)
+    else:
+        raise SessionError("bad_lesson", 'give "template": "anatomy", or "body" (and "tracer")')
+    errors, _ = check_text(lesson_id, text)
+    if errors:
+        return jsonify({"error": "bad_source", "message": errors[0]["message"], "errors": errors}), 422
+    saved = save_source(lesson_id, text, if_match=None, create_only=True, note="new")
+    return jsonify({"id": lesson_id, **saved}), 201
+
+
+def _import_source_zip(path: Path):
+    """A lesson folder zip (the studio's source export) as a new lesson with its files."""
+    from .uploads import extract_source_zip
+
+    lesson_id = request.form.get("id") or ""
+    staging = Path(current_app.config["DATA_DIR"]) / "sources" / f".staging-{os.getpid()}-{id(path)}"
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        text = extract_source_zip(path, staging)
+        lesson_id = check_id(lesson_id or _id_line(text))
+        if current_source(lesson_id) is not None or source_dir(lesson_id).exists():
+            raise SessionError("conflict", f"lesson {lesson_id!r} already exists (give another id)")
+        os.replace(staging, source_dir(lesson_id))
+        text = with_id(text, lesson_id)
+        errors, _ = check_text(lesson_id, text)
+        if errors:
+            shutil.rmtree(source_dir(lesson_id), ignore_errors=True)
+            return jsonify({"error": "bad_source", "message": errors[0]["message"], "errors": errors}), 422
+        saved = save_source(lesson_id, text, if_match=None, create_only=True, note="imported")
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return jsonify({"id": lesson_id, "kind": "folder", **saved}), 201
+
+
+def _id_line(text: str) -> str:
+    match = re.search(r"(?m)^id:\s*['\"]?([a-z0-9-]{1,64})['\"]?\s*$", text)
+    if not match:
+        raise SessionError("bad_upload", "this lesson.yaml has no id: line (give the form field 'id')")
+    return match.group(1)
+
+
+@bp.post("/api/studio/import")
+def import_lesson():
+    """A lesson.yaml (saved as a new source, its id from the file or the form field ``id``)
+    or an .arlesson bundle (into the library, its source recovered): multipart field
+    ``file``. 201 ``{id}``."""
+    from .library import _held, _temp_path, install_upload
+
+    require_lecturer()
+    upload = request.files.get("file") if request.mimetype == "multipart/form-data" else None
+    if upload is None:
+        raise SessionError("bad_upload", "send lesson.yaml or a .arlesson as multipart/form-data, field 'file'")
+    head = upload.stream.read(4)
+    upload.stream.seek(0)
+    if head.startswith(b"PK\x03\x04"):
+        folder = Path(current_app.config["DATA_DIR"]) / "bundles"
+        tmp = _temp_path(folder, ".upload-", ".arlesson")
+        try:
+            with _held(tmp) as f:
+                upload.save(f)
+                f.flush()
+                with zipfile.ZipFile(tmp) if zipfile.is_zipfile(tmp) else contextlib.nullcontext() as zf:
+                    is_bundle = zf is not None and "lesson.json" in zf.namelist()
+                if not is_bundle:
+                    return _import_source_zip(tmp)
+                row = install_upload(tmp, folder)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return jsonify({"id": row.id, "kind": "bundle"}), 201
+    raw = upload.stream.read(MAX_LESSON_BYTES + 1)
+    if len(raw) > MAX_LESSON_BYTES:
+        raise SessionError("bad_upload", f"a lesson.yaml is at most {MAX_LESSON_BYTES // 1000} kB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SessionError("bad_upload", f"not UTF-8 text (byte {error.start}): neither lesson.yaml nor .arlesson") \
+            from None
+    if "\0" in text:
+        raise SessionError("bad_upload", "not a text file: neither lesson.yaml nor .arlesson")
+    lesson_id = check_id(request.form.get("id") or _id_line(text))
+    text = with_id(text, lesson_id)
+    errors, _ = check_text(lesson_id, text)
+    if errors:
+        return jsonify({"error": "bad_source", "message": errors[0]["message"], "errors": errors}), 422
+    saved = save_source(lesson_id, text, if_match=None, create_only=True, note="imported")
+    return jsonify({"id": lesson_id, "kind": "yaml", **saved}), 201
+
+
+__all__ = ["bp", "current_source", "delete_source", "list_files", "make_etag", "save_source", "source_dir"]
