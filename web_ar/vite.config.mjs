@@ -30,7 +30,7 @@ const build = {
   assetsInlineLimit: 0,
 };
 
-const PAGES = ['join', 'projection', 'lecturer', 'self_paced', 'library'];
+const PAGES = ['join', 'projection', 'lecturer', 'self_paced', 'library', 'studio', 'studio_edit'];
 
 export default defineConfig(({ mode }) => {
   if (mode === 'classroom') {

@@ -43,7 +43,15 @@ LESSON_ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 
 
 def check_id(lesson_id: str) -> str:
+    """A lesson id from a path: any text but a slug names no lesson (404)."""
     if len(lesson_id) > 64 or not LESSON_ID.fullmatch(lesson_id):
+        raise SessionError("unknown_lesson", "no such lesson (an id is lower-case letters, digits and single hyphens)")
+    return lesson_id
+
+
+def check_new_id(lesson_id) -> str:
+    """A lesson id a request body gives for a new lesson: 422 ``bad_lesson`` unless a slug."""
+    if not isinstance(lesson_id, str) or len(lesson_id) > 64 or not LESSON_ID.fullmatch(lesson_id):
         raise SessionError("bad_lesson", "a lesson id is lower-case letters, digits and single hyphens (at most 64)")
     return lesson_id
 
@@ -109,6 +117,8 @@ def _yaml_body() -> dict:
         raise SessionError("bad_json", 'send {"yaml": "<the lesson.yaml text>"}')
     if "\0" in data["yaml"]:
         raise SessionError("bad_json", "a lesson.yaml holds no NUL characters")
+    if "note" in data and (not isinstance(data["note"], str) or len(data["note"]) > 200):
+        raise SessionError("bad_json", "note is a text of at most 200 characters")
     return data
 
 
@@ -214,7 +224,7 @@ def put_source(lesson_id: str):
     errors, _ = check_text(lesson_id, body["yaml"])
     if errors:
         return jsonify({"error": "bad_source", "message": errors[0]["message"], "errors": errors}), 422
-    note = body.get("note") if isinstance(body.get("note"), str) else ""
+    note = body.get("note", "")
     saved = save_source(lesson_id, body["yaml"], if_match=_if_match(),
                         create_only=request.headers.get("If-None-Match", "").strip() == "*", note=note)
     response = jsonify({**saved, "errors": []})
@@ -230,9 +240,31 @@ def validate_source(lesson_id: str):
 
     require_lecturer()
     check_id(lesson_id)
-    errors, src = check_text(lesson_id, _yaml_body()["yaml"])
+    text = _yaml_body()["yaml"]
+    errors, src = check_text(lesson_id, text)
     lesson = render_narration(json.loads(json.dumps(src.normalised))) if src is not None else None
-    return jsonify({"errors": errors, "lesson": lesson})
+    return jsonify({"errors": errors, "lesson": lesson, "narration_html": _narrations(text, lesson)})
+
+
+def _narrations(text: str, lesson: dict | None) -> list:
+    """Each step's narration as students will read it, also while the lesson has problems
+    elsewhere (the live preview beside the text): null for a step without narration text."""
+    from ..yamlio import YamlProblem, load_yaml
+    from .library import render_narration
+
+    if lesson is not None:
+        return [s["narration_html"] for s in lesson["steps"]]
+    try:
+        data, _ = load_yaml(text)
+    except YamlProblem:
+        return []
+    steps = data.get("steps") if isinstance(data, dict) else None
+    if not isinstance(steps, list):
+        return []
+    shown = [{"narration": s["narration"]} if isinstance(s, dict) and isinstance(s.get("narration"), str) else {}
+             for s in steps[:500]]
+    rendered = render_narration({"steps": [s if s else {"narration": ""} for s in shown]})["steps"]
+    return [r["narration_html"] if s else None for r, s in zip(rendered, shown)]
 
 
 @bp.get("/api/lessons/<lesson_id>/history")
@@ -324,10 +356,7 @@ def duplicate(lesson_id: str):
     require_lecturer()
     check_id(lesson_id)
     body = json_body()
-    new_id = body.get("id")
-    if not isinstance(new_id, str):
-        raise SessionError("bad_lesson", 'send {"id": "<the new lesson id>"}')
-    check_id(new_id)
+    new_id = check_new_id(body.get("id"))
     current = current_source(lesson_id)
     if current is None:
         raise SessionError("unknown_lesson", f"no lesson {lesson_id!r}")
@@ -516,9 +545,9 @@ def new_lesson():
     body = json_body()
     lesson_id = body.get("id")
     title = body.get("title") or ""
-    if not isinstance(lesson_id, str) or not isinstance(title, str):
-        raise SessionError("bad_lesson", 'send {"id", "title", "template" or "body" (and "tracer")}')
-    check_id(lesson_id)
+    check_new_id(lesson_id)
+    if not isinstance(title, str):
+        raise SessionError("bad_lesson", "title is text")
     title = title.strip()[:200] or lesson_id.replace("-", " ").capitalize()
     if body.get("template") == "anatomy":
         text = (resources.files("arkit_py") / "lesson" / "template.yaml").read_text(encoding="utf-8")
@@ -546,7 +575,7 @@ def _import_source_zip(path: Path):
     staging.parent.mkdir(parents=True, exist_ok=True)
     try:
         text = extract_source_zip(path, staging)
-        lesson_id = check_id(lesson_id or _id_line(text))
+        lesson_id = check_new_id(lesson_id or _id_line(text))
         if current_source(lesson_id) is not None or source_dir(lesson_id).exists():
             raise SessionError("conflict", f"lesson {lesson_id!r} already exists (give another id)")
         os.replace(staging, source_dir(lesson_id))
@@ -607,7 +636,7 @@ def import_lesson():
             from None
     if "\0" in text:
         raise SessionError("bad_upload", "not a text file: neither lesson.yaml nor .arlesson")
-    lesson_id = check_id(request.form.get("id") or _id_line(text))
+    lesson_id = check_new_id(request.form.get("id") or _id_line(text))
     text = with_id(text, lesson_id)
     errors, _ = check_text(lesson_id, text)
     if errors:

@@ -32,7 +32,16 @@ CONTROL = "POST /api/sessions/{code}/control"
 # where schema-valid data may still be refused (422): only for what the lesson decides, which no
 # schema can know (a step below its number of steps, a structure of its hologram, a bundle that
 # passes `arkit lesson inspect`)
-LESSON_DEPENDENT = {CONTROL: {"bad_step", "bad_structure"}, "POST /api/lessons": {"bad_bundle"}}
+LESSON_DEPENDENT = {CONTROL: {"bad_step", "bad_structure"}, "POST /api/lessons": {"bad_bundle"},
+                    # the studio: a text or a file whose content decides
+                    "PUT /api/lessons/{id}/source": {"bad_source"},
+                    "POST /api/lessons/{id}/build": {"bad_source"},
+                    "POST /api/lessons/{id}/preview": {"bad_source", "bad_request"},
+                    "POST /api/lessons/{id}/files": {"bad_upload"},
+                    "POST /api/studio/lessons": {"bad_source", "bad_lesson"},
+                    "POST /api/studio/import": {"bad_upload", "bad_source", "bad_bundle"}}
+STUDIO_WRITES = ["putSource", "buildLesson", "previewHologram", "uploadFiles", "newLesson", "importLesson",
+                 "duplicateLesson"]
 
 
 @dataclass
@@ -99,6 +108,10 @@ def api_schema(server, live):
             # see LESSON_DEPENDENT (refusal_is_lesson_dependent checks which 422 it is)
             {"include-operation-id": ["controlSession", "uploadLesson"],
              "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "401", "403", "404", "409", "422"]}}},
+            # the studio's writes: the lesson's state decides (a stale etag, an id taken, a file refused)
+            {"include-operation-id": STUDIO_WRITES,
+             "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "401", "403", "404", "409", "422",
+                                                                           "428", "503"]}}},
             # a schema-valid Range can still start past the end of the asset
             {"include-operation-id": "getAsset",
              "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "304", "404", "416"]}}},

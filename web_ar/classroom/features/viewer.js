@@ -239,8 +239,9 @@ export class HologramView {
     return this.cache.get(url);
   }
 
-  /** Shows step ``index`` of ``lesson`` (a lesson.json with holograms[].assets.glb.path). */
-  async showStep(lesson, index) {
+  /** Shows step ``index`` of ``lesson`` (a lesson.json with holograms[].assets.glb.path).
+   * ``keepView``: leave the camera where it is (the studio, after an edit). */
+  async showStep(lesson, index, { keepView = false } = {}) {
     if (!this.renderer) return;
     const step = lesson.steps[index];
     const id = stepHologram(lesson, step);
@@ -270,7 +271,7 @@ export class HologramView {
       this.showProgress(null);
       this.use(url, gltf);
     }
-    this.applyStep(step);
+    this.applyStep(step, { keepView });
     this.onStatus('', false);
     emit('arkit:loaded', {
       step: index, url, structures: this.current.structures.size, visible: this.info.visible.length, cached,
@@ -311,6 +312,7 @@ export class HologramView {
     this.current = { url, root, structures, mixer, duration, legend: legendOf(root), anchors: new Map() };
     this.lastClip = null;
     this.framed = false;
+    this.lastFraming = null; // a new file is framed by its step, whatever keepView says
     Object.assign(this.info, {
       loaded: true, url, error: null, structures: structures.size, animations: clips.length,
       look: { ...root.userData.arkitLook, ...lookState() },
@@ -340,7 +342,7 @@ export class HologramView {
 
   // -------------------------------------------------------------------------- a step
 
-  applyStep(step) {
+  applyStep(step, { keepView = false } = {}) {
     const cur = this.current;
     if (!cur) return;
     this.step = step;
@@ -379,7 +381,8 @@ export class HologramView {
     for (const name of highlighted) this.stepOverlays.push(...addOverlays(cur.structures.get(name), this.materials));
 
     this.setLabels((step.labels || []).filter((l) => l && cur.structures.has(l.structure)));
-    this.frame(step.framing || {}, visible);
+    if (keepView && this.lastFraming) this.lastFraming = { framing: step.framing || {}, visible };
+    else this.frame(step.framing || {}, visible);
     this.info.visible = names.filter((n) => visible.has(n));
     this.info.highlighted = highlighted;
     this.setHighlight(this.liveName);
@@ -393,7 +396,8 @@ export class HologramView {
     return [...this.info.visible];
   }
 
-  frame(framing, visible) {
+  /** The box a framing fits: its target structure with its surroundings, or the visible ones. */
+  framingBox(framing, visible) {
     const cur = this.current;
     let box = new THREE.Box3();
     const target = framing.target && framing.target !== 'whole' ? cur.structures.get(framing.target) : null;
@@ -406,6 +410,36 @@ export class HologramView {
       for (const s of cur.structures.values()) if (visible.has(s.name)) box.union(structureBox(s));
     }
     if (box.isEmpty()) box = new THREE.Box3().setFromObject(cur.root, true);
+    return box;
+  }
+
+  /**
+   * The step framing that gives (nearly) what the camera shows now, for the studio's "use
+   * this view": {target, view, zoom} with ``view`` the named view nearest the camera's
+   * direction and ``zoom`` against that view's fit of ``target`` ('whole' or a structure).
+   */
+  framingNow(target = 'whole') {
+    if (!this.current || !this.controls || !this.lastFraming) return null;
+    const dir = this.camera.position.clone().sub(this.controls.target).normalize();
+    let view = 'front';
+    let best = -Infinity;
+    for (const [name, v] of Object.entries(VIEWS)) {
+      const dot = new THREE.Vector3(...v).normalize().dot(dir);
+      if (dot > best) {
+        best = dot;
+        view = name;
+      }
+    }
+    const box = this.framingBox({ target }, this.lastFraming.visible);
+    const fit = fitBox(this.camera, box, new THREE.Vector3(...VIEWS[view]).normalize(), 1);
+    const distance = this.camera.position.distanceTo(this.controls.target);
+    const zoom = Math.min(20, Math.max(0.1, fit.distance / Math.max(distance, 1e-6)));
+    return { target, view, zoom: Math.round(zoom * 100) / 100 };
+  }
+
+  frame(framing, visible) {
+    const cur = this.current;
+    const box = this.framingBox(framing, visible);
     if (box.isEmpty()) return;
     const direction = new THREE.Vector3(...(VIEWS[framing.view] || VIEWS.front)).normalize();
     const zoom = Number.isFinite(framing.zoom) && framing.zoom > 0 ? framing.zoom : 1;

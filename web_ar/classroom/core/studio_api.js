@@ -1,0 +1,76 @@
+// The studio's REST client: the sign-in cookie goes by itself (same origin), every write
+// carries the page's CSRF token (<meta name="arkit-csrf">) as X-CSRF-Token. Errors are
+// ApiProblem (core/common.js) with the server's code, status and, for a lesson with problems,
+// its located ``errors``.
+
+import { ApiProblem } from './common.js';
+
+const meta = document.querySelector('meta[name="arkit-csrf"]');
+export const CSRF = meta ? meta.content : '';
+
+/**
+ * ``studioApi(path, {method, json, form, headers, raw})``: ``json`` is sent as JSON,
+ * ``form`` (FormData) as multipart. Returns the decoded JSON (or the Response with raw, or
+ * null for 204). A 401 (the sign-in expired) sends the page to the sign-in form.
+ */
+export async function studioApi(path, { method = 'GET', json = undefined, form = undefined, headers = {}, raw = false } = {}) {
+  const h = { Accept: 'application/json', ...headers };
+  if (method !== 'GET' && method !== 'HEAD') h['X-CSRF-Token'] = CSRF;
+  let body;
+  if (json !== undefined) {
+    h['Content-Type'] = 'application/json';
+    body = JSON.stringify(json);
+  } else if (form !== undefined) {
+    body = form;
+  }
+  let response;
+  try {
+    response = await fetch(path, { method, headers: h, body, cache: 'no-store', credentials: 'same-origin' });
+  } catch {
+    throw new ApiProblem(0, 'network', '');
+  }
+  if (response.status === 401) {
+    window.location.assign(`/studio/login`);
+    throw new ApiProblem(401, 'unauthorised', 'the studio sign-in has expired: sign in again');
+  }
+  if (!response.ok) {
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      // an HTML error page
+    }
+    const problem = new ApiProblem(response.status, (data && data.error) || `http_${response.status}`,
+      (data && data.message) || `the server answered ${response.status}`);
+    problem.errors = (data && data.errors) || null;
+    throw problem;
+  }
+  if (raw) return response;
+  if (response.status === 204) return null;
+  return response.json();
+}
+
+/** Polls job ``id`` every ``ms`` until done or failed, calling ``onProgress(job)``. */
+export async function waitForJob(id, onProgress = () => {}, ms = 400) {
+  for (;;) {
+    const job = await studioApi(`/api/jobs/${id}`);
+    onProgress(job);
+    if (job.state === 'done' || job.state === 'failed') return job;
+    await new Promise((resolve) => { setTimeout(resolve, ms); });
+  }
+}
+
+/** Shows a job's progress in a .load-progress element (role=progressbar); null hides it. */
+export function showJobProgress(el, job) {
+  if (!el) return;
+  if (!job || job.state === 'done') {
+    el.hidden = true;
+    return;
+  }
+  el.hidden = false;
+  const pct = Math.round((job.progress || 0) * 100);
+  el.setAttribute('aria-valuenow', String(pct));
+  el.setAttribute('aria-valuetext', `${pct} %: ${job.step || job.state}`);
+  el.querySelector('.fill').style.width = `${pct}%`;
+  el.querySelector('.text').textContent = job.state === 'failed' ? 'failed' : `${pct} % · ${job.step || job.state}`;
+}
