@@ -45,6 +45,7 @@ const viewer = new HologramView($('viewport'), {
   time: () => timeline.now(),
 });
 studio.hologram = viewer.info;
+studio.screenPoint = (name) => viewer.screenPoint(name); // where a test taps a structure
 const timeline = new Timeline($('playback'), {
   mode: 'local',
   controls: { play: $('play'), slider: $('time'), readout: $('time-label'), rate: $('rate') },
@@ -826,7 +827,8 @@ function updateLinks() {
 async function startSession() {
   try {
     const out = await studioApi('/api/sessions', { method: 'POST', json: { lesson: lessonId } });
-    const url = `${out.lecturer_url}#${out.control_token}`;
+    // the console on this very server as the studio reached it (the public URL is the students')
+    const url = `/l/${out.code}#${out.control_token}`;
     studio.session = { code: out.code, join_url: out.join_url };
     const opened = window.open(url, '_blank', 'noopener');
     showStatus('', '');
