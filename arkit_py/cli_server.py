@@ -106,7 +106,7 @@ def _announce(app, base: str) -> None:
     if app.config.get("LECTURER_KEY_NEW"):
         print(f"arkit: lecturer key (new, kept in {Path(app.config['DATA_DIR']) / 'lecturer.key'}): {key}",
               file=sys.stderr)
-    print(f"arkit: serving {base}  (library {base}/, trust page {base}/trust)", file=sys.stderr)
+    print(f"arkit: serving {base}  (library {base}/, studio {base}/studio, trust page {base}/trust)", file=sys.stderr)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -156,6 +156,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = _config(args)
     config["PUBLIC_URL"] = base
     app = create_app(config)
+    _seed_studio(app, folders)
     _announce(app, base)
     row, token = app.extensions["arkit_classroom"].create(args.lesson)
     join = f"{base}/j/{row.code}"
@@ -172,6 +173,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     _serve(app, args, certfile, keyfile)
     return 0
+
+
+def _seed_studio(app, folders: list[Path]) -> None:
+    """The example lessons' own lesson.yaml (comments and all) as their studio sources, the
+    first time: the studio then edits what was written, not a text recovered from a bundle."""
+    import shutil
+
+    from .server.sources import current_source, save_source, source_dir
+
+    with app.app_context():
+        for folder in folders:
+            if current_source(folder.name) is not None and not current_source(folder.name)["recovered"]:
+                continue
+            target = source_dir(folder.name)
+            target.mkdir(parents=True, exist_ok=True)
+            for p in folder.iterdir():
+                if p.name != "lesson.yaml" and p.is_file():
+                    shutil.copy2(p, target / p.name)
+            text = (folder / "lesson.yaml").read_text(encoding="utf-8")
+            save_source(folder.name, text, if_match="*", note=f"from lessons/{folder.name}")
 
 
 def cmd_purge(args: argparse.Namespace) -> int:

@@ -216,6 +216,8 @@ class Builder:
                 proc.kill()
                 proc.wait()
         reader.join(timeout=5)
+        for pipe in (proc.stdout, proc.stderr):
+            pipe.close()
         if not final:
             if code < 0 or code == -9:
                 final = {"ok": False, "error": f"the build was stopped (over {self.timeout:.0f} s, or killed)"}

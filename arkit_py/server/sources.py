@@ -115,6 +115,8 @@ def _yaml_body() -> dict:
     data = json_body(4 * MAX_LESSON_BYTES)
     if not isinstance(data.get("yaml"), str):
         raise SessionError("bad_json", 'send {"yaml": "<the lesson.yaml text>"}')
+    if len(data["yaml"]) > MAX_LESSON_BYTES:  # refused as a lesson that fails its checks, as validate does
+        raise SessionError("bad_source", f"lesson.yaml is larger than {MAX_LESSON_BYTES // 1000} kB")
     if "\0" in data["yaml"]:
         raise SessionError("bad_json", "a lesson.yaml holds no NUL characters")
     if "note" in data and (not isinstance(data["note"], str) or len(data["note"]) > 200):
@@ -282,6 +284,8 @@ def history(lesson_id: str):
 def history_version(lesson_id: str, version: int):
     require_lecturer()
     check_id(lesson_id)
+    if version > 2**31 - 1:  # past any version (and past what an SQL integer holds)
+        raise SessionError("not_found", f"lesson {lesson_id!r} has no version {version}")
     with _db().session() as s:
         row = s.execute(select(SourceVersion).where(SourceVersion.lesson_id == lesson_id,
                                                     SourceVersion.version == version)).scalar_one_or_none()
@@ -407,7 +411,12 @@ def export_zip(lesson_id: str):
                                                                   p.relative_to(folder).parts):
                     zf.write(p, f"{lesson_id}/{p.relative_to(folder).as_posix()}")
     tmp.seek(0)
-    return Response(iter(lambda: tmp.read(1 << 20), b""), mimetype="application/zip",
+
+    def chunks():
+        with tmp:
+            yield from iter(lambda: tmp.read(1 << 20), b"")
+
+    return Response(chunks(), mimetype="application/zip",
                     headers={"Content-Disposition": f"attachment; filename={lesson_id}-source.zip"})
 
 

@@ -142,6 +142,7 @@ def store_upload(app, folder: Path, upload, name: str | None = None) -> dict:
         with os.fdopen(fd, "wb") as f:
             shutil.copyfileobj(upload.stream, f, 1 << 20)
             size = f.tell()
+        upload.close()
         if size == 0:
             raise SessionError("bad_upload", "an empty file")
         kind, suffix = sniff(tmp)
