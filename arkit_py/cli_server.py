@@ -32,7 +32,8 @@ def _config(args: argparse.Namespace) -> dict:
     data = Path(args.data).resolve()
     config = {"DATA_DIR": str(data), "LESSONS_DIR": str(Path(args.lessons).resolve()) if args.lessons else None,
               "DATABASE_URL": args.database, "REDIS_URL": args.redis, "ASYNC_MODE": "gevent"}
-    for key in ("LECTURER_KEY", "RETENTION_DAYS", "SESSION_HOURS", "SECRET_KEY"):
+    for key in ("LECTURER_KEY", "RETENTION_DAYS", "SESSION_HOURS", "SECRET_KEY", "STUDIO_HOURS", "BUILD_TIMEOUT_S",
+                "BUILD_CACHE"):
         value = os.environ.get(f"ARKIT_{key}")
         if value:
             config[key] = value
@@ -51,7 +52,7 @@ def _config(args: argparse.Namespace) -> dict:
 
 
 LIMITS = ("SESSION_CAP", "JOINS_PER_MINUTE", "ANSWERS_PER_MINUTE", "EVENTS_PER_SECOND", "POINTER_PER_SECOND",
-          "MAX_JSON_BYTES", "PROXY_HOPS")
+          "MAX_JSON_BYTES", "PROXY_HOPS", "STUDIO_LOGINS_PER_MINUTE", "BUILD_JOBS")
 
 
 def _tls(args: argparse.Namespace, data: Path, hosts: list[str]):
@@ -180,7 +181,7 @@ def _seed_studio(app, folders: list[Path]) -> None:
     first time: the studio then edits what was written, not a text recovered from a bundle."""
     import shutil
 
-    from .server.sources import current_source, save_source, source_dir
+    from .server.sourcestore import current_source, save_source, source_dir
 
     with app.app_context():
         for folder in folders:

@@ -30,7 +30,7 @@ from flask import Blueprint, current_app, jsonify, request, send_file
 from ..errors import SessionError
 from .db import BuildJob, select, utcnow
 from .http import require_lecturer
-from .sources import check_id, check_text, current_source, source_dir
+from .sourcestore import check_id, check_text, current_source, source_dir
 
 bp = Blueprint("jobs", __name__)
 log = logging.getLogger("arkit.server")

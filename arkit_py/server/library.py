@@ -288,7 +288,7 @@ def delete_lesson(lesson_id: str):
     """Remove a lesson from the library, with its studio source, history and files. Its live
     sessions go on with the version they started with; its assets go once no live session
     uses them."""
-    from .sources import LESSON_ID, delete_source
+    from .sourcestore import LESSON_ID, delete_source
 
     require_lecturer()
     if len(lesson_id) > 64 or not LESSON_ID.fullmatch(lesson_id):

@@ -31,83 +31,26 @@ import zipfile
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy import delete, func
+from sqlalchemy import func
 
-from ..errors import LessonError, SessionError
-from ..lesson.source import MAX_LESSON_BYTES, lesson_problems
-from .db import LessonRow, LessonSource, SourceVersion, select, utcnow
+from ..errors import SessionError
+from ..lesson.source import MAX_LESSON_BYTES
+from .db import LessonRow, LessonSource, SourceVersion, select
 from .http import require_lecturer
+from .sourcestore import (
+    _db,
+    _title_of,
+    check_id,
+    check_new_id,
+    check_text,
+    current_source,
+    list_files,
+    save_source,
+    source_dir,
+    with_id,
+)
 
 bp = Blueprint("sources", __name__)
-LESSON_ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
-
-
-def check_id(lesson_id: str) -> str:
-    """A lesson id from a path: any text but a slug names no lesson (404)."""
-    if len(lesson_id) > 64 or not LESSON_ID.fullmatch(lesson_id):
-        raise SessionError("unknown_lesson", "no such lesson (an id is lower-case letters, digits and single hyphens)")
-    return lesson_id
-
-
-def check_new_id(lesson_id) -> str:
-    """A lesson id a request body gives for a new lesson: 422 ``bad_lesson`` unless a slug."""
-    if not isinstance(lesson_id, str) or len(lesson_id) > 64 or not LESSON_ID.fullmatch(lesson_id):
-        raise SessionError("bad_lesson", "a lesson id is lower-case letters, digits and single hyphens (at most 64)")
-    return lesson_id
-
-
-def source_dir(lesson_id: str, app=None) -> Path:
-    """Where a lesson's files live: ``<data>/sources/<id>``."""
-    return Path((app or current_app).config["DATA_DIR"]) / "sources" / check_id(lesson_id)
-
-
-def make_etag(version: int, text: str) -> str:
-    return hashlib.sha256(f"{version}\n{text}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
-def _db():
-    return current_app.extensions["arkit_db"]
-
-
-def current_source(lesson_id: str) -> dict | None:
-    """{yaml, etag, version, recovered} of a lesson: its saved source, else one recovered
-    from its library bundle (version 0), else None."""
-    with _db().session() as s:
-        row = s.get(LessonSource, lesson_id)
-        if row is not None:
-            return {"yaml": row.yaml, "etag": row.etag, "version": row.version, "recovered": False,
-                    "updated_at": row.updated_at}
-        lib = s.get(LessonRow, lesson_id)
-    if lib is None:
-        return None
-    from ..lesson.recover import yaml_from_lesson
-
-    text = yaml_from_lesson(lib.lesson)
-    return {"yaml": text, "etag": make_etag(0, lib.sha256), "version": 0, "recovered": True,
-            "updated_at": lib.added_at}
-
-
-def list_files(lesson_id: str) -> list[dict]:
-    """The files of a lesson's source folder: {name, size, kind} (a folder counts as one)."""
-    from .uploads import kind_of_stored
-
-    folder = source_dir(lesson_id)
-    if not folder.is_dir():
-        return []
-    out = []
-    for p in sorted(folder.iterdir()):
-        if p.name.startswith("."):
-            continue
-        size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
-        out.append({"name": p.name, "size": size, "kind": kind_of_stored(p)})
-    return out
-
-
-def _located(error: LessonError) -> dict:
-    return {"line": error.line or 1, "column": error.column or 1, "field": error.field or "(top level)",
-            "message": error.problem}
-
-
 def _yaml_body() -> dict:
     """A JSON body with ``yaml``: a lesson, so up to 4 MB of JSON (more than MAX_JSON_BYTES)."""
     from .http import json_body
@@ -124,19 +67,6 @@ def _yaml_body() -> dict:
     return data
 
 
-def check_text(lesson_id: str, text: str) -> tuple[list[dict], object]:
-    """(located errors, LessonSource or None) of ``text`` as lesson ``lesson_id``."""
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_LESSON_BYTES:
-        return [{"line": 1, "column": 1, "field": "(top level)",
-                 "message": f"larger than {MAX_LESSON_BYTES // 1000} kB"}], None
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return [{"line": 1, "column": 1, "field": "(top level)", "message": "not UTF-8 text (a lone surrogate)"}], None
-    errors, src = lesson_problems(source_dir(lesson_id), text)
-    return [_located(e) for e in errors], src
-
-
 def _if_match() -> str | None:
     value = request.headers.get("If-Match")
     if value is None:
@@ -145,61 +75,6 @@ def _if_match() -> str | None:
     if value.startswith("W/"):
         value = value[2:]
     return value.strip('"')
-
-
-def save_source(lesson_id: str, text: str, *, if_match: str | None, create_only: bool = False,
-                note: str = "") -> dict:
-    """Store ``text`` as the lesson's new version (after its checks): {etag, version}.
-    SessionError ``conflict`` (409) on a stale etag, ``precondition_required`` (428) when an
-    existing lesson is written without one."""
-    current = current_source(lesson_id)
-    if current is not None and create_only:
-        raise SessionError("conflict", f"lesson {lesson_id!r} already exists")
-    if current is not None and if_match is None:
-        raise SessionError("precondition_required", "send If-Match with the etag you edited (GET the source first)")
-    if current is not None and if_match != "*" and if_match != current["etag"]:
-        raise SessionError("conflict", "this lesson was saved elsewhere since you opened it (another tab or "
-                                       "lecturer): reload it to see their version")
-    db = _db()
-    with db.session() as s:
-        row = s.get(LessonSource, lesson_id)
-        version = (row.version if row is not None else 0) + 1
-        etag = make_etag(version, text)
-        now = utcnow()
-        if row is None:
-            s.add(LessonSource(lesson_id=lesson_id, yaml=text, version=version, etag=etag, updated_at=now))
-        else:
-            # the etag in the WHERE: of two writers that both read the same version, one wins
-            n = s.execute(LessonSource.__table__.update()
-                          .where(LessonSource.lesson_id == lesson_id, LessonSource.etag == row.etag)
-                          .values(yaml=text, version=version, etag=etag, updated_at=now)).rowcount
-            if n != 1:
-                s.rollback()
-                raise SessionError("conflict", "this lesson was saved elsewhere a moment ago: reload it")
-        s.add(SourceVersion(lesson_id=lesson_id, version=version, yaml=text, etag=etag, note=note[:200], saved_at=now))
-        from sqlalchemy.exc import IntegrityError
-
-        try:
-            s.commit()
-        except IntegrityError:  # two creators of one new lesson, or of one version
-            s.rollback()
-            raise SessionError("conflict", "this lesson was saved elsewhere a moment ago: reload it") from None
-    source_dir(lesson_id).mkdir(parents=True, exist_ok=True)
-    return {"etag": etag, "version": version}
-
-
-def _title_of(text: str) -> str | None:
-    from ..yamlio import YamlProblem, load_yaml
-
-    try:
-        data, _ = load_yaml(text)
-    except YamlProblem:
-        return None
-    title = data.get("title") if isinstance(data, dict) else None
-    return title if isinstance(title, str) else None
-
-
-# -- the source -------------------------------------------------------------------------------
 
 
 @bp.get("/api/lessons/<lesson_id>/source")
@@ -343,16 +218,6 @@ def delete_file(lesson_id: str, name: str):
 # -- copies, imports, exports ------------------------------------------------------------------
 
 
-def with_id(text: str, new_id: str, title: str | None = None) -> str:
-    """``text`` with its top-level ``id:`` (and ``title:``) lines replaced."""
-    out, n = re.subn(r"(?m)^id:[^\n]*$", f"id: {new_id}", text, count=1)
-    if n == 0:
-        out = f"id: {new_id}\n" + out
-    if title:
-        out = re.sub(r"(?m)^title:[^\n]*$", lambda _: "title: " + json.dumps(title, ensure_ascii=False), out, count=1)
-    return out
-
-
 @bp.post("/api/lessons/<lesson_id>/duplicate")
 def duplicate(lesson_id: str):
     from .http import json_body
@@ -366,7 +231,9 @@ def duplicate(lesson_id: str):
         raise SessionError("unknown_lesson", f"no lesson {lesson_id!r}")
     if current_source(new_id) is not None:
         raise SessionError("conflict", f"lesson {new_id!r} already exists")
-    title = body.get("title") if isinstance(body.get("title"), str) else None
+    title = body.get("title")
+    if title is not None and (not isinstance(title, str) or len(title) > 200):
+        raise SessionError("bad_lesson", "title is a text of at most 200 characters")
     target = source_dir(new_id)
     if target.exists():
         shutil.rmtree(target)
@@ -439,24 +306,6 @@ def export_bundle(lesson_id: str):
             return send_file(path, mimetype="application/zip", as_attachment=True,
                              download_name=f"{lesson_id}.arlesson")
     raise SessionError("not_found", f"no bundle of {lesson_id!r} is kept on the server: build it")
-
-
-def delete_source(app, lesson_id: str) -> bool:
-    """Remove a lesson's source, history and files; whether there was one."""
-    db = app.extensions["arkit_db"]
-    with db.session() as s:
-        had = s.get(LessonSource, lesson_id) is not None
-        s.execute(delete(LessonSource).where(LessonSource.lesson_id == lesson_id))
-        s.execute(delete(SourceVersion).where(SourceVersion.lesson_id == lesson_id))
-        s.commit()
-    folder = source_dir(lesson_id, app)
-    if folder.exists():
-        shutil.rmtree(folder, ignore_errors=True)
-        had = True
-    return had
-
-
-# -- the studio's library -----------------------------------------------------------------------
 
 
 @bp.get("/api/studio/lessons")
@@ -553,10 +402,14 @@ def new_lesson():
     require_lecturer()
     body = json_body()
     lesson_id = body.get("id")
-    title = body.get("title") or ""
+    title = body.get("title", "")
     check_new_id(lesson_id)
-    if not isinstance(title, str):
-        raise SessionError("bad_lesson", "title is text")
+    if not isinstance(title, str) or len(title) > 200:
+        raise SessionError("bad_lesson", "title is a text of at most 200 characters")
+    if "template" in body and body["template"] != "anatomy":
+        raise SessionError("bad_lesson", 'the one template is "anatomy"')
+    if "body" in body and not isinstance(body["body"], str):
+        raise SessionError("bad_lesson", "body is a body's source (phantom:mird-adult...)")
     title = title.strip()[:200] or lesson_id.replace("-", " ").capitalize()
     if body.get("template") == "anatomy":
         text = (resources.files("arkit_py") / "lesson" / "template.yaml").read_text(encoding="utf-8")
@@ -654,4 +507,4 @@ def import_lesson():
     return jsonify({"id": lesson_id, "kind": "yaml", **saved}), 201
 
 
-__all__ = ["bp", "current_source", "delete_source", "list_files", "make_etag", "save_source", "source_dir"]
+__all__ = ["bp", "body_options", "new_lesson_text"]

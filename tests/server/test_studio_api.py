@@ -252,9 +252,20 @@ def nifti_bytes(shape=(9, 7, 5), zooms=(3.0, 2.0, 4.0)) -> bytes:
     return gzip.compress(img.to_bytes(), mtime=0)
 
 
+def post_multipart(client, path, fields: dict):
+    """A multipart POST encoded in memory (the test client spools bodies over 500 kB to a
+    temporary file it never closes)."""
+    from werkzeug.datastructures import FileStorage
+    from werkzeug.test import encode_multipart
+
+    fields = {k: FileStorage(v[0], filename=v[1]) if isinstance(v, tuple) else v for k, v in fields.items()}
+    boundary, body = encode_multipart(fields)
+    return client.post(path, data=body, headers=AUTH, content_type=f"multipart/form-data; boundary={boundary}")
+
+
 def upload(client, lesson_id, filename, content, **form):
-    data = {"file": (io.BytesIO(content), filename), **form}
-    return client.post(f"/api/lessons/{lesson_id}/files", data=data, headers=AUTH, content_type="multipart/form-data")
+    return post_multipart(client, f"/api/lessons/{lesson_id}/files",
+                          {"file": (io.BytesIO(content), filename), **form})
 
 
 def zip_bytes(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
@@ -428,21 +439,18 @@ def test_new_duplicate_export_import_and_delete(client, app):
     exported = client.get("/api/lessons/fdg-copy/source.zip", headers=AUTH).data
     with zipfile.ZipFile(io.BytesIO(exported)) as zf:
         assert sorted(zf.namelist()) == ["fdg-copy/lesson.yaml", "fdg-copy/volume-1.nii.gz"]
-    r = client.post("/api/studio/import", data={"file": (io.BytesIO(exported), "fdg-copy-source.zip"), "id": "fdg-back"},
-                    headers=AUTH, content_type="multipart/form-data")
+    r = post_multipart(client, "/api/studio/import", {"file": (io.BytesIO(exported), "fdg-copy-source.zip"),
+                                                      "id": "fdg-back"})
     assert r.status_code == 201 and r.get_json()["kind"] == "folder"
     assert [f["name"] for f in client.get("/api/lessons/fdg-back/files", headers=AUTH).get_json()] == ["volume-1.nii.gz"]
     text = client.get("/api/lessons/anat/source.yaml", headers=AUTH).get_data(as_text=True)
-    r = client.post("/api/studio/import", data={"file": (io.BytesIO(text.encode()), "lesson.yaml"), "id": "anat-2"},
-                    headers=AUTH, content_type="multipart/form-data")
+    r = post_multipart(client, "/api/studio/import", {"file": (io.BytesIO(text.encode()), "lesson.yaml"), "id": "anat-2"})
     assert r.status_code == 201 and r.get_json()["kind"] == "yaml"
     bundle = next(Path(app.config["LESSONS_DIR"]).glob("*.arlesson")).read_bytes()
-    r = client.post("/api/studio/import", data={"file": (io.BytesIO(bundle), "class-demo.arlesson")}, headers=AUTH,
-                    content_type="multipart/form-data")
+    r = post_multipart(client, "/api/studio/import", {"file": (io.BytesIO(bundle), "class-demo.arlesson")})
     assert r.status_code == 201 and r.get_json() == {"id": "class-demo", "kind": "bundle"}
     slip = zip_bytes({"x/lesson.yaml": text.encode(), "x/../../evil": b"x"})
-    r = client.post("/api/studio/import", data={"file": (io.BytesIO(slip), "x.zip")}, headers=AUTH,
-                    content_type="multipart/form-data")
+    r = post_multipart(client, "/api/studio/import", {"file": (io.BytesIO(slip), "x.zip")})
     assert r.status_code == 422
 
     listed = {entry["id"]: entry for entry in client.get("/api/studio/lessons", headers=AUTH).get_json()}
