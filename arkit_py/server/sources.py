@@ -48,6 +48,7 @@ from .sourcestore import (
     save_source,
     source_dir,
     with_id,
+    yaml_quoted,
 )
 
 bp = Blueprint("sources", __name__)
@@ -60,10 +61,11 @@ def _yaml_body() -> dict:
         raise SessionError("bad_json", 'send {"yaml": "<the lesson.yaml text>"}')
     if len(data["yaml"]) > MAX_LESSON_BYTES:  # refused as a lesson that fails its checks, as validate does
         raise SessionError("bad_source", f"lesson.yaml is larger than {MAX_LESSON_BYTES // 1000} kB")
-    if "\0" in data["yaml"]:
-        raise SessionError("bad_json", "a lesson.yaml holds no NUL characters")
     if "note" in data and (not isinstance(data["note"], str) or len(data["note"]) > 200):
         raise SessionError("bad_json", "note is a text of at most 200 characters")
+    # a NUL or lone surrogate in the lesson is the YAML reader's to refuse, with its place; in
+    # the note (kept as it is) it has no place: control characters and surrogates go
+    data["note"] = "".join(c for c in data.get("note", "") if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF)
     return data
 
 
@@ -413,7 +415,7 @@ def new_lesson():
     title = title.strip()[:200] or lesson_id.replace("-", " ").capitalize()
     if body.get("template") == "anatomy":
         text = (resources.files("arkit_py") / "lesson" / "template.yaml").read_text(encoding="utf-8")
-        text = text.replace("{id}", lesson_id).replace('"{title}"', json.dumps(title, ensure_ascii=False))
+        text = text.replace("{id}", lesson_id).replace('"{title}"', yaml_quoted(title))
     elif isinstance(body.get("body"), str):
         tracer = body.get("tracer") or None
         if tracer is not None and not isinstance(tracer, str):

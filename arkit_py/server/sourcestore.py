@@ -155,13 +155,20 @@ def _title_of(text: str) -> str | None:
 # -- the source -------------------------------------------------------------------------------
 
 
+def yaml_quoted(text: str) -> str:
+    """``text`` as a double-quoted YAML scalar: readable letters kept, control characters and
+    surrogates escaped (a YAML reader refuses them raw)."""
+    out = json.dumps(text, ensure_ascii=False)
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in out)
+
+
 def with_id(text: str, new_id: str, title: str | None = None) -> str:
     """``text`` with its top-level ``id:`` (and ``title:``) lines replaced."""
     out, n = re.subn(r"(?m)^id:[^\n]*$", f"id: {new_id}", text, count=1)
     if n == 0:
         out = f"id: {new_id}\n" + out
     if title:
-        out = re.sub(r"(?m)^title:[^\n]*$", lambda _: "title: " + json.dumps(title, ensure_ascii=False), out, count=1)
+        out = re.sub(r"(?m)^title:[^\n]*$", lambda _: "title: " + yaml_quoted(title), out, count=1)
     return out
 
 
@@ -184,4 +191,4 @@ def delete_source(app, lesson_id: str) -> bool:
 
 
 __all__ = ["LESSON_ID", "check_id", "check_new_id", "check_text", "current_source", "delete_source", "list_files",
-           "make_etag", "save_source", "source_dir", "with_id"]
+           "make_etag", "save_source", "source_dir", "with_id", "yaml_quoted"]

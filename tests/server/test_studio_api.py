@@ -127,7 +127,7 @@ def test_errors_are_located_like_lesson_validate(client):
     ("a: " + "[" * 100 + "]" * 100 + "\n", 422, "too deep"),
     ("id: x\nid: y\n", 422, "appears twice"),
     ("!!python/object/apply:os.system ['touch /tmp/arkit-pwned']\n", 422, "not valid YAML"),
-    ("title: x\x00\n", 400, "NUL"),
+    ("title: x\x00\n", 422, "U+0000"),
     ("\ud800", 422, "UTF-8"),
     ("a" * 1_000_001, 422, "larger than"),
 ])
@@ -476,3 +476,34 @@ def test_the_studios_build_wins_over_the_lessons_folder_after_a_restart(client, 
     row = again.extensions["arkit_classroom"].lesson_row("class-demo")
     assert row.origin == "studio" and row.lesson["steps"][0]["title"] == "Welcome, edited in the studio"
     again.extensions["arkit_db"].dispose()
+
+
+def test_a_server_killed_mid_build_restarts_with_the_build_failed_and_nothing_installed(tmp_path):
+    """SIGKILL on a real ``arkit serve`` while its build runs; the next start on the same data
+    folder says the build failed, and the library does not hold a half-built lesson."""
+    from tests.helpers import ServeProcess, http
+
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    server = ServeProcess(tmp_path / "data", lessons, key=KEY)
+    server.start()
+    try:
+        # the phantom at 2 mm: long enough to be caught running
+        text = lesson("killed", ONE_STEP, '  body: {source: "phantom:mird-adult?voxel=2"}')
+        http("PUT", f"{server.url}/api/lessons/killed/source", {"yaml": text}, KEY)
+        _, started = http("POST", f"{server.url}/api/lessons/killed/build", None, KEY)
+        job = started["job"]
+        t = time.monotonic()
+        while http("GET", f"{server.url}/api/jobs/{job}", token=KEY)[1]["state"] != "running":
+            assert time.monotonic() - t < 60, "the build never started"
+            time.sleep(0.1)
+        server.kill()
+        server.start()
+        state = http("GET", f"{server.url}/api/jobs/{job}", token=KEY)[1]
+        assert state["state"] == "failed" and "stopped during the build" in state["error"]
+        _, library = http("GET", f"{server.url}/api/lessons")
+        assert "killed" not in [entry["id"] for entry in library]
+        assert not any((tmp_path / "data" / "work").iterdir())  # the dead build's folder is gone
+        assert KEY not in server.log_tail(200_000)
+    finally:
+        server.stop()

@@ -256,3 +256,62 @@ def test_the_studio_pages_pass_axe(browser, studio_server):
         page.context.close()
     found = {k: v for k, v in found.items() if v}
     assert not found, "axe (WCAG 2.1 A/AA), serious or critical:\n" + describe(found)
+
+
+def test_quizzes_of_every_kind_an_uploaded_study_and_a_drag(browser, studio_server, tmp_path):
+    from tests.server.test_studio_api import nifti_bytes
+
+    server = studio_server
+    page, guard = guarded_page(browser, server.origin, viewport=(1500, 1000), name="editor")
+    try:
+        new_lesson(page, server, "Every quiz", "every-quiz")
+        # choice: options one a line, the right ones ticked
+        page.select_option("#quiz-kind", "choice")
+        page.fill("#quiz-prompt", "Which organ traps FDG most?")
+        page.fill("#quiz-options", "Brain\nLiver\nLung")
+        page.locator("#quiz-options").blur()  # the ticks follow the options once they are left
+        page.locator("#quiz-fields fieldset label").filter(has_text="Brain").locator("input").check()
+        assert page.locator("#quiz-fields fieldset label").filter(has_text="First option").count() == 0
+        # numeric, on a new step
+        page.click("#add-step")
+        page.select_option("#quiz-kind", "numeric")
+        page.fill("#quiz-answer-text", "110 min")
+        page.fill("#quiz-tolerance", "furlongs")  # wrong: shown beside its field
+        page.locator("#quiz-tolerance + .field-error").wait_for()
+        assert page.get_attribute("#quiz-tolerance", "aria-invalid") == "true"
+        page.fill("#quiz-tolerance", "5 %")
+        page.wait_for_function("() => !document.querySelector('#quiz-tolerance + .field-error')")
+        # order, on a third step: tapped in order
+        page.click("#add-step")
+        page.select_option("#quiz-kind", "order")
+        wait_studio(page, "s.hologram.loaded", BUILD_MS)
+        tap(page, "urinary_bladder")
+        tap(page, "liver")
+        assert page.locator("#quiz-answer").inner_text().index("1. Urinary bladder") < \
+            page.locator("#quiz-answer").inner_text().index("2. Liver")
+        # the step list by drag: the order step to the top
+        page.locator("#steps li[data-index='2']").drag_to(page.locator("#steps li[data-index='0']"))
+        wait_studio(page, "s.step === 0")
+        page.click("#save")
+        wait_studio(page, "!s.dirty")
+        steps = saved_source(server, "every-quiz")["steps"]
+        assert [s["quiz"]["kind"] for s in steps] == ["order", "choice", "numeric"]
+        assert steps[0]["quiz"]["answer"] == ["urinary_bladder", "liver"]
+        assert steps[1]["quiz"]["options"] == ["Brain", "Liver", "Lung"] and 0 in steps[1]["quiz"]["answer"]
+        assert steps[2]["quiz"]["answer"] == "110 min" and steps[2]["quiz"]["tolerance"] == "5 %"
+
+        # a lecturer's own label volume: uploaded on the page, chosen as the body, built for the view
+        study = tmp_path / "DOE_JANE_labels.nii.gz"
+        study.write_bytes(nifti_bytes())
+        page.set_input_files("#upload-input", str(study))
+        page.click("#upload-form button[type=submit]")
+        page.locator("#files code", has_text="volume-1.nii.gz").wait_for()
+        page.select_option("#holo-source", "volume-1.nii.gz")
+        page.select_option("#holo-labels", "totalsegmentator")
+        page.select_option("#holo-tracer", "")
+        wait_studio(page, "s.previewState === 'done' && s.structures.length === 2", BUILD_MS)
+        assert sorted(studio(page, "s.structures")) == ["liver", "spleen"]
+        assert "DOE" not in page.content()
+        assert not guard.blocked and not guard.errors, (guard.blocked, guard.errors)
+    finally:
+        page.context.close()

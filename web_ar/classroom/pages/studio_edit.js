@@ -579,11 +579,12 @@ function setQuizKind(kind) {
   changed({ hologram: false });
 }
 
-function field(label, id, fieldName, value, onInput, { multiline = false, hint = '' } = {}) {
+function field(label, id, fieldName, value, onInput, { multiline = false, hint = '', onCommit = null } = {}) {
   const input = multiline ? h('textarea', { id, rows: '3', dataset: { field: fieldName } })
     : h('input', { type: 'text', id, dataset: { field: fieldName } });
   input.value = value || '';
   input.addEventListener('input', () => onInput(input.value));
+  if (onCommit) input.addEventListener('change', () => onCommit(input.value));
   return h('div', { class: 'field' }, h('label', { for: id, text: label }), input,
     hint ? h('span', { class: 'muted', text: hint }) : null);
 }
@@ -616,7 +617,7 @@ function renderQuiz() {
     parts.push(field('Options, one a line', 'quiz-options', 'steps[].quiz.options', optionsList.join('\n'), (text) => {
       put(stepPath('quiz', 'options'), text.split('\n').map((l) => l.trim()).filter(Boolean), { keepEmpty: true });
       changed({ view: false, hologram: false, render: false });
-    }, { multiline: true }));
+    }, { multiline: true, onCommit: () => { renderQuiz(); showErrors(); } }));
     parts.push(h('fieldset', { dataset: { field: 'steps[].quiz.answer' } }, h('legend', { text: 'Right answers' }),
       ...optionsList.map((option, i) => h('label', {}, h('input', {
         type: 'checkbox', checked: answer.includes(i), on: {
