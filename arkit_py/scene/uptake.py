@@ -25,6 +25,7 @@ from ..tracer import inputs
 from ..tracer.curves import Curves, read_curves_csv
 from ..tracer.decay import nuclide as get_nuclide
 from ..tracer.model import library_ids, load_tracer
+from ..tracer.regions import assign_regions
 from .document import Document, Legend, Material, Uptake
 from .palette import UPTAKE_PALETTE
 
@@ -80,25 +81,6 @@ def _region_table() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]]:
     for name in ("other", "remainder", "rest_of_body", "body"):
         table.setdefault(name, ((), (), True))
     return table
-
-
-def assign_regions(regions: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]],
-                   present: dict[str, tuple[float, float]], body: str | None) -> dict[str, list[tuple[str, float]]]:
-    """Region -> [(structure, share of the region's activity)], shares by mass.
-
-    present : structure name -> (volume mL, density g/mL) of the structures in the hologram.
-    body : the name of the body envelope node (the remainder's home), if any.
-    """
-    out: dict[str, list[tuple[str, float]]] = {}
-    for rid, (structures, fallback, remainder) in regions.items():
-        if remainder:
-            out[rid] = [(body, 1.0)] if body else []
-            continue
-        names = [s for s in structures if s in present] or [s for s in fallback if s in present]
-        mass = {s: present[s][0] * present[s][1] for s in names}
-        total = sum(mass.values())
-        out[rid] = [(s, mass[s] / total) for s in names] if total > 0 else []
-    return out
 
 
 def _present(doc: Document) -> tuple[dict[str, tuple[float, float]], str | None]:
