@@ -185,7 +185,8 @@ def _seed_studio(app, folders: list[Path]) -> None:
 
     with app.app_context():
         for folder in folders:
-            if current_source(folder.name) is not None and not current_source(folder.name)["recovered"]:
+            current = current_source(folder.name)
+            if current is not None and not current["recovered"]:
                 continue
             target = source_dir(folder.name)
             target.mkdir(parents=True, exist_ok=True)
@@ -193,7 +194,7 @@ def _seed_studio(app, folders: list[Path]) -> None:
                 if p.name != "lesson.yaml" and p.is_file():
                     shutil.copy2(p, target / p.name)
             text = (folder / "lesson.yaml").read_text(encoding="utf-8")
-            save_source(folder.name, text, if_match="*", note=f"from lessons/{folder.name}")
+            save_source(folder.name, text, if_match="*" if current else None, note=f"from lessons/{folder.name}")
 
 
 def cmd_purge(args: argparse.Namespace) -> int:

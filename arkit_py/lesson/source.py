@@ -286,13 +286,26 @@ def _check(src: LessonSource) -> None:
 def _lesson_file(src: LessonSource, where: tuple, name: str) -> Path:
     """A file the lesson names: relative to the lesson folder and inside it (links resolved),
     so a lesson cannot pull in a file from elsewhere on the lecturer's disk."""
+    path = _inside(src, where, name)
+    try:
+        exists = path.exists()
+    except (OSError, ValueError) as error:  # a name too long, a NUL written as an escape
+        raise src.error(where, f"{name[:80]!r} cannot be a file name ({error.__class__.__name__})") from None
+    if not exists:
+        raise src.error(where, f"no such file {name!r} (paths are relative to the lesson folder)")
+    return path
+
+
+def _inside(src: LessonSource, where: tuple, name: str) -> Path:
+    """``name`` joined to the lesson folder, refused unless it stays inside (links resolved)."""
     if os.path.isabs(name) or re.match(r"^[A-Za-z]:", name):
         raise src.error(where, f"{name!r} is an absolute path (paths are relative to the lesson folder)")
-    path = (src.folder / name.split("?", 1)[0]).resolve()  # DIR?series=N names a DICOM object in DIR
+    try:
+        path = (src.folder / name.split("?", 1)[0]).resolve()  # DIR?series=N names a DICOM object in DIR
+    except (OSError, ValueError, RuntimeError) as error:
+        raise src.error(where, f"{name[:80]!r} cannot be a file name ({error.__class__.__name__})") from None
     if path != src.folder and src.folder not in path.parents:
         raise src.error(where, f"{name!r} is outside the lesson folder (paths are relative to it)")
-    if not path.exists():
-        raise src.error(where, f"no such file {name!r} (paths are relative to the lesson folder)")
     return path
 
 
@@ -301,9 +314,14 @@ def _lesson_tracer(src: LessonSource, where: tuple, spec: str):
     lesson folder); a tracer file or curves file is read as the build will read it, so
     validate refuses what the build would."""
     from ..tracer.inputs import find_tracer
-    from ..tracer.tracerfile import library_ids
+    from ..tracer.tracerfile import is_library_id, library_ids
 
-    tracer = find_tracer(spec, folder=src.folder)
+    if not is_library_id(spec):  # a file: inside the folder before anything looks at the disk
+        _inside(src, where, spec)
+    try:
+        tracer = find_tracer(spec, folder=src.folder)
+    except (OSError, ValueError) as error:
+        raise src.error(where, f"{spec[:80]!r} cannot be read ({error.__class__.__name__})") from None
     if tracer is None:
         close = difflib.get_close_matches(spec, library_ids(), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else f" (library: {', '.join(library_ids())})"

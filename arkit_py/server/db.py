@@ -110,11 +110,13 @@ class Answer(Base):
 
 class StudioLogin(Base):
     """A signed-in studio browser: the SHA-256 of its cookie's random token (the token itself
-    is never stored), its CSRF token, and when it stops being valid."""
+    is never stored), its CSRF token, the SHA-256 of the key it signed in with (a new key ends
+every sign-in), and when it stops being valid."""
 
     __tablename__ = "arkit_studio_logins"
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     csrf: Mapped[str] = mapped_column(String(64))
+    key_hash: Mapped[str] = mapped_column(String(64))  # of the lecturer key it signed in with
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
 

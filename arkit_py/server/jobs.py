@@ -80,7 +80,14 @@ class Builder:
         for row in rows:
             host, pid, _ = ((row.owner or "").split(":") + ["", "", ""])[:3]
             gone = row.owner not in LIVE and pid.isdigit() and (int(pid) == os.getpid() or not _pid_alive(int(pid)))
-            if row.state == "running" and host == HOST and gone:
+            age = (utcnow() - row.created_at).total_seconds()
+            if row.state == "running" and age > self.timeout + 3600:  # past any build's time, wherever it ran
+                self._update(row.id, state="failed", error="the build never finished: build again",
+                             finished_at=utcnow())
+                failed += 1
+            elif row.state == "queued" and age >= 86400:
+                self._update(row.id, state="failed", error="the build waited a day: build again", finished_at=utcnow())
+            elif row.state == "running" and host == HOST and gone:
                 self._update(row.id, state="failed", error="the server stopped during the build: build again",
                              finished_at=utcnow())
                 failed += 1
@@ -99,10 +106,24 @@ class Builder:
             for row in same:
                 if row.yaml == text:
                     return row.id  # the same build asked twice (two clicks, two tabs): one job
+            if kind == "hologram":  # a newer view of the same hologram: the waiting one is not wanted
+                for row in same:
+                    if row.state == "queued":
+                        s.execute(BuildJob.__table__.update().where(BuildJob.id == row.id, BuildJob.state == "queued")
+                                  .values(state="failed", error="superseded by a newer preview", step="failed",
+                                          finished_at=utcnow()))
             job_id = secrets.token_hex(16)
             s.add(BuildJob(id=job_id, lesson_id=lesson_id, kind=kind, hologram=hologram, yaml=text, state="queued",
                            progress=0.0, step="waiting for a free builder"))
             s.commit()
+        # the lesson folder as it is now (files hard-linked): what was asked for, whatever changes later
+        work = Path(self.app.config["DATA_DIR"]) / "work" / job_id
+        try:
+            self._folder(lesson_id, text, work)
+        except OSError as error:
+            self._update(job_id, state="failed", error=f"the lesson's files could not be copied ({error.strerror})",
+                         step="failed", finished_at=utcnow())
+            return job_id
         self.start(job_id)
         return job_id
 
@@ -131,10 +152,14 @@ class Builder:
                 self._update(job_id, state="failed", error="the build failed on the server (see its log)",
                              step="failed", finished_at=utcnow())
 
-    def _folder(self, row: BuildJob, work: Path) -> Path:
-        """The lesson folder of the job: lesson.yaml as asked for, the files hard-linked."""
-        folder = work / row.lesson_id
-        sources = source_dir(row.lesson_id, self.app)
+    def _folder(self, lesson_id: str, text: str, work: Path) -> Path:
+        """``<work>/<id>``: lesson.yaml as asked for, the lesson's files hard-linked (copied
+        where the file system has no hard links)."""
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        folder = work / lesson_id
+        sources = source_dir(lesson_id, self.app)
         if sources.is_dir():
             def link(src, dst):
                 try:
@@ -146,18 +171,17 @@ class Builder:
                             ignore=shutil.ignore_patterns(".*"))
         else:
             folder.mkdir(parents=True)
-        (folder / "lesson.yaml").write_text(row.yaml, encoding="utf-8")
+        (folder / "lesson.yaml").write_text(text, encoding="utf-8")
         return folder
 
     def _execute(self, row: BuildJob) -> dict:
         app = self.app
         data = Path(app.config["DATA_DIR"])
         work = data / "work" / row.id
-        if work.exists():
-            shutil.rmtree(work)
-        work.mkdir(parents=True)
         try:
-            folder = self._folder(row, work)
+            folder = work / row.lesson_id
+            if not (folder / "lesson.yaml").is_file():  # a job queued before a restart: its copy is gone
+                folder = self._folder(row.lesson_id, row.yaml, work)
             cache = cache_dir(app)
             cache.mkdir(parents=True, exist_ok=True)
             if row.kind == "bundle":
@@ -173,12 +197,28 @@ class Builder:
             from .library import collect_garbage, store_bundle
 
             self._update(row.id, progress=0.97, step="adding the lesson to the library")
+            self._check_still_wanted(row)
             bundles = data / "bundles"
             stored = store_bundle(app, Path(final["bundle"]), "studio", keep_in=bundles)
             collect_garbage(app)
             return {"sha256": stored.sha256}
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def _check_still_wanted(self, row: BuildJob) -> None:
+        """Refuse to install a bundle of a lesson deleted during its build, or one older than
+        a build of the same lesson already installed (builds may finish out of order)."""
+        from .db import LessonRow, LessonSource
+
+        with self.db.session() as s:
+            exists = s.get(LessonSource, row.lesson_id) is not None or s.get(LessonRow, row.lesson_id) is not None
+            newer = s.execute(select(BuildJob.id).where(BuildJob.lesson_id == row.lesson_id,
+                                                        BuildJob.kind == "bundle", BuildJob.state == "done",
+                                                        BuildJob.created_at > row.created_at)).first()
+        if not exists:
+            raise SessionError("unknown_lesson", "the lesson was deleted during the build: nothing was installed")
+        if newer is not None:
+            raise SessionError("conflict", "a newer build of this lesson was installed first: this one was not")
 
     def _child(self, job_id: str, args: list[str], work: Path) -> dict:
         """Run buildjob.py; its progress into the job row; its last JSON line back."""
@@ -203,6 +243,8 @@ class Builder:
                 try:
                     msg = json.loads(line)
                 except ValueError:
+                    continue
+                if not isinstance(msg, dict):
                     continue
                 if "ok" in msg:
                     final = msg

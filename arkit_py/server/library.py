@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from flask import Blueprint, Flask, current_app, jsonify, request, send_file
@@ -135,9 +136,22 @@ def import_folder(app: Flask) -> list[str]:
 
 def clean_temporary(app: Flask) -> int:
     """Remove what writers that died (a crash, SIGKILL mid-upload) left behind: temporary
-    files in bundles/ and assets/ that no living writer holds locked. Returns how many."""
+    files in bundles/ and assets/ that no living writer holds locked, and the studio's
+    temporary uploads, imports and copies older than an hour. Returns how many."""
     data = Path(app.config["DATA_DIR"])
     removed = 0
+    sources = data / "sources"
+    if sources.is_dir():  # the studio's uploads, imports and copies a killed request left (an hour old)
+        lessons = [p for p in sources.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        for path in [*sources.iterdir(), *(q for p in lessons for q in p.iterdir())]:
+            stale = path.name.startswith((".upload-", ".import-", ".staging-")) and \
+                time.time() - path.lstat().st_mtime > 3600
+            if stale:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                removed += 1
     for folder in (data / "bundles", data / "assets"):
         for path in folder.iterdir():
             if not path.name.startswith(TEMP_PREFIXES) or not path.is_file():

@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import zipfile
 from pathlib import Path
@@ -185,7 +186,7 @@ def get_files(lesson_id: str):
 def post_files(lesson_id: str):
     """Uploads (multipart, field ``file``, one or more): each checked by its content and
     stored in the lesson's folder; 201 with what was stored."""
-    from .uploads import store_upload
+    from .uploads import store_uploads
 
     require_lecturer()
     check_id(lesson_id)
@@ -199,7 +200,7 @@ def post_files(lesson_id: str):
     if len(uploads) > 20:
         raise SessionError("bad_upload", "at most 20 files at once")
     name = request.form.get("name") if len(uploads) == 1 else None
-    stored = [store_upload(current_app, source_dir(lesson_id), u, name=name or None) for u in uploads]
+    stored = store_uploads(source_dir(lesson_id), uploads, name=name or None)
     return jsonify({"files": stored}), 201
 
 
@@ -237,14 +238,29 @@ def duplicate(lesson_id: str):
     if title is not None and (not isinstance(title, str) or len(title) > 200):
         raise SessionError("bad_lesson", "title is a text of at most 200 characters")
     target = source_dir(new_id)
-    if target.exists():
-        shutil.rmtree(target)
-    if source_dir(lesson_id).is_dir():
-        shutil.copytree(source_dir(lesson_id), target, symlinks=True)
+    if target.exists():  # another lesson's folder (or one being made now): never replaced
+        raise SessionError("conflict", f"lesson {new_id!r} already exists")
+    staging = target.parent / f".staging-{secrets.token_hex(8)}"
     try:
-        saved = save_source(new_id, with_id(current["yaml"], new_id, title), if_match=None, create_only=True,
-                            note=f"copy of {lesson_id}")
-    except SessionError:
+        if source_dir(lesson_id).is_dir():
+            shutil.copytree(source_dir(lesson_id), staging, symlinks=True, ignore=shutil.ignore_patterns(".*"))
+        else:
+            staging.mkdir(parents=True)
+        try:
+            staging.rename(target)  # fails when the folder appeared meanwhile
+        except OSError:
+            raise SessionError("conflict", f"lesson {new_id!r} already exists") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    text = with_id(current["yaml"], new_id, title)
+    errors, _ = check_text(new_id, text)
+    if errors:  # a copy is saved valid, like every version (a recovered lesson may not be yet)
+        shutil.rmtree(target, ignore_errors=True)
+        return jsonify({"error": "bad_source", "message": f"the copy would not be valid: {errors[0]['message']}",
+                        "errors": errors}), 422
+    try:
+        saved = save_source(new_id, text, if_match=None, create_only=True, note=f"copy of {lesson_id}")
+    except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
     return jsonify({"id": new_id, **saved}), 201

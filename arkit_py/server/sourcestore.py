@@ -110,21 +110,26 @@ def save_source(lesson_id: str, text: str, *, if_match: str | None, create_only:
         raise SessionError("conflict", f"lesson {lesson_id!r} already exists")
     if current is not None and if_match is None:
         raise SessionError("precondition_required", "send If-Match with the etag you edited (GET the source first)")
+    if current is None and if_match is not None:
+        raise SessionError("conflict", f"lesson {lesson_id!r} no longer exists (deleted since it was opened)")
     if current is not None and if_match != "*" and if_match != current["etag"]:
         raise SessionError("conflict", "this lesson was saved elsewhere since you opened it (another tab or "
                                        "lecturer): reload it to see their version")
     db = _db()
     with db.session() as s:
         row = s.get(LessonSource, lesson_id)
+        if row is not None and if_match not in (None, "*") and row.etag != if_match:
+            raise SessionError("conflict", "this lesson was saved elsewhere a moment ago: reload it")
+        expected = row.etag if row is not None else None
         version = (row.version if row is not None else 0) + 1
         etag = make_etag(version, text)
         now = utcnow()
         if row is None:
             s.add(LessonSource(lesson_id=lesson_id, yaml=text, version=version, etag=etag, updated_at=now))
         else:
-            # the etag in the WHERE: of two writers that both read the same version, one wins
+            # the etag the writer named (or read) in the WHERE: of two writers of one version, one wins
             n = s.execute(LessonSource.__table__.update()
-                          .where(LessonSource.lesson_id == lesson_id, LessonSource.etag == row.etag)
+                          .where(LessonSource.lesson_id == lesson_id, LessonSource.etag == expected)
                           .values(yaml=text, version=version, etag=etag, updated_at=now)).rowcount
             if n != 1:
                 s.rollback()

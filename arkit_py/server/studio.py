@@ -51,7 +51,8 @@ def studio_login(*, write: bool = False) -> StudioLogin | None:
         if token and len(token) < 200:
             with current_app.extensions["arkit_db"].session() as s:
                 row = s.get(StudioLogin, _hash(token))
-            if row is not None and row.expires_at > utcnow():
+            key = _hash(current_app.config["LECTURER_KEY_VALUE"])
+            if row is not None and row.expires_at > utcnow() and hmac.compare_digest(row.key_hash, key):
                 g.studio_login = row
     row = g.studio_login
     if row is not None and write:
@@ -119,7 +120,7 @@ def login():
     with db.session() as s:
         for old in s.execute(select(StudioLogin).where(StudioLogin.expires_at < utcnow())).scalars():
             s.delete(old)
-        s.add(StudioLogin(token_hash=_hash(token), csrf=secrets.token_urlsafe(32),
+        s.add(StudioLogin(token_hash=_hash(token), csrf=secrets.token_urlsafe(32), key_hash=_hash(key),
                           expires_at=utcnow() + dt.timedelta(hours=hours)))
         s.commit()
     response = redirect(next_url, 303)

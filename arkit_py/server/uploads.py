@@ -17,12 +17,14 @@ gives ``name``: a patient's name in a file name would reach the lesson.yaml and 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import re
 import shutil
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ArkitError, SessionError
@@ -76,14 +78,23 @@ def _check_volume(path: Path, suffix: str) -> None:
         return
     from ..sources.nifti import load_nifti_header
 
-    named = path.with_name(path.name + suffix)  # nibabel goes by the name's ending
-    os.link(path, named)
+    with _named(path, suffix) as named:  # nibabel goes by the name's ending
+        try:
+            load_nifti_header(named)
+        except ArkitError as error:
+            raise SessionError("bad_upload", f"a NIfTI file nibabel cannot read ({_problem(error)})") from None
+
+
+@contextlib.contextmanager
+def _named(path: Path, suffix: str):
+    """``path`` under its name plus ``suffix`` while the block runs (a rename: no hard
+    links needed), then back."""
+    named = path.with_name(path.name + suffix)
+    os.rename(path, named)
     try:
-        load_nifti_header(named)
-    except ArkitError as error:
-        raise SessionError("bad_upload", f"a NIfTI file nibabel cannot read ({_problem(error)})") from None
+        yield named
     finally:
-        named.unlink(missing_ok=True)
+        os.rename(named, path)
 
 
 def _problem(error: ArkitError) -> str:
@@ -94,14 +105,11 @@ def _check_dicom(path: Path, suffix: str) -> str:
     """A short description of what the DICOM holds (no names, IDs or dates)."""
     from ..sources.dicom.files import scan
 
-    named = path.with_name(path.name + suffix)
-    os.link(path, named)
-    try:
-        listing = scan(str(named))
-    except ArkitError as error:
-        raise SessionError("bad_upload", f"refused DICOM: {_problem(error)}") from None
-    finally:
-        named.unlink(missing_ok=True)
+    with _named(path, suffix) as named:
+        try:
+            listing = scan(str(named))
+        except ArkitError as error:
+            raise SessionError("bad_upload", f"refused DICOM: {_problem(error)}") from None
     if not listing.objects:
         raise SessionError("bad_upload", "no DICOM object in this upload (a zip is taken as a DICOM study)")
     return listing.describe()
@@ -125,16 +133,21 @@ def _check_text(path: Path, original: str) -> str:
     return suffix
 
 
-def _free_name(folder: Path, stem: str, suffix: str) -> str:
-    n = 1
-    while (folder / f"{stem}-{n}{suffix}").exists():
-        n += 1
-    return f"{stem}-{n}{suffix}"
+@dataclass
+class Checked:
+    """An upload checked and waiting in a temporary file of the lesson folder."""
+
+    tmp: Path
+    size: int
+    kind: str
+    suffix: str
+    about: str
+    name: str | None  # the name the form asked for, if any
 
 
-def store_upload(app, folder: Path, upload, name: str | None = None) -> dict:
-    """Check and keep one uploaded file (a werkzeug FileStorage) in ``folder``: {name, size,
-    kind, about}. SessionError ``bad_upload`` for anything refused; nothing is left behind."""
+def check_upload(folder: Path, upload, name: str | None = None) -> Checked:
+    """Stream one uploaded file (a werkzeug FileStorage) to a temporary file in ``folder``
+    and check it by content; SessionError ``bad_upload`` (the temporary file removed)."""
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".upload-", dir=folder)
     tmp = Path(tmp_name)
@@ -146,7 +159,6 @@ def store_upload(app, folder: Path, upload, name: str | None = None) -> dict:
         if size == 0:
             raise SessionError("bad_upload", "an empty file")
         kind, suffix = sniff(tmp)
-        about = ""
         if kind == "volume":
             _check_volume(tmp, suffix)
             about = {".nrrd": "NRRD volume"}.get(suffix, "NIfTI volume")
@@ -155,21 +167,61 @@ def store_upload(app, folder: Path, upload, name: str | None = None) -> dict:
         else:
             suffix = _check_text(tmp, upload.filename or "")
             about = "table"
-        name = _name(folder, name, kind, suffix)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, folder / name)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return {"name": name, "size": size, "kind": kind, "about": about}
-
-
-def _name(folder: Path, wanted: str | None, kind: str, suffix: str) -> str:
-    if wanted:
-        if not NAME.fullmatch(wanted) or not wanted.lower().endswith(suffix or ""):
+        if name is not None and (not NAME.fullmatch(name) or not name.lower().endswith(suffix or "")):
             raise SessionError("bad_upload", f"a file name is letters, digits, '.', '_' and '-' (at most 80), ending "
                                              f"in {suffix or 'its type'}")
-        return wanted
-    return _free_name(folder, {"volume": "volume", "dicom": "dicom", "table": "table"}[kind], suffix)
+        os.chmod(tmp, 0o600)
+        return Checked(tmp, size, kind, suffix, about, name)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def install(folder: Path, checked: Checked) -> dict:
+    """Give a checked upload its name in ``folder``: the one asked for (replacing a file of that
+    name, never a folder), else the first free neutral one, taken atomically (a link that fails
+    when the name exists), so two uploads at once never share a name."""
+    if checked.name is not None:
+        target = folder / checked.name
+        if target.is_dir():
+            raise SessionError("bad_upload", f"{checked.name!r} is a folder of this lesson")
+        os.replace(checked.tmp, target)
+        return _stored(checked, checked.name)
+    stem = {"volume": "volume", "dicom": "dicom", "table": "table"}[checked.kind]
+    n = 1
+    while True:
+        name = f"{stem}-{n}{checked.suffix}"
+        try:
+            os.link(checked.tmp, folder / name)
+        except FileExistsError:
+            n += 1
+            continue
+        except OSError:  # no hard links here: an exclusive create, then the rename over it
+            try:
+                os.close(os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                n += 1
+                continue
+            os.replace(checked.tmp, folder / name)
+            return _stored(checked, name)
+        checked.tmp.unlink(missing_ok=True)
+        return _stored(checked, name)
+
+
+def _stored(checked: Checked, name: str) -> dict:
+    return {"name": name, "size": checked.size, "kind": checked.kind, "about": checked.about}
+
+
+def store_uploads(folder: Path, uploads, name: str | None = None) -> list[dict]:
+    """Check every upload first, then install them all: one refused leaves none behind."""
+    checked: list[Checked] = []
+    try:
+        for upload in uploads:
+            checked.append(check_upload(folder, upload, name))
+        return [install(folder, c) for c in checked]
+    finally:
+        for c in checked:
+            c.tmp.unlink(missing_ok=True)
 
 
 def kind_of_stored(path: Path) -> str:
@@ -184,6 +236,24 @@ def kind_of_stored(path: Path) -> str:
     return "table"
 
 
+def _clutter(name: str) -> bool:
+    parts = name.split("/")
+    return parts[0] == "__MACOSX" or parts[-1] in (".DS_Store", "Thumbs.db", "desktop.ini")
+
+
+def check_file(path: Path) -> str:
+    """The kind of a file a lesson folder holds, checked by content as an upload is (its own
+    name kept); SessionError ``bad_upload``."""
+    kind, suffix = sniff(path)
+    if kind == "volume":
+        _check_volume(path, suffix)
+    elif kind == "dicom":
+        _check_dicom(path, suffix)
+    else:
+        _check_text(path, path.name)
+    return kind
+
+
 def extract_source_zip(path: Path, target: Path) -> str:
     """Unpack a lesson folder zip (``<id>/lesson.yaml`` and its files, as the studio exports
     it, or lesson.yaml at its root) into ``target`` (created; must not exist), with the same
@@ -195,6 +265,7 @@ def extract_source_zip(path: Path, target: Path) -> str:
         zf, infos = _zip_members(str(path))
     except InputError as error:
         raise SessionError("bad_upload", f"refused zip: {error.problem}") from None
+    infos = [i for i in infos if not _clutter(i.filename)]  # what Finder and Explorer add
     with zf:
         names = [i.filename for i in infos]
         prefix = "" if "lesson.yaml" in names else None
@@ -218,6 +289,13 @@ def extract_source_zip(path: Path, target: Path) -> str:
                     shutil.copyfileobj(src, out, 1 << 20)
             text = (tmp / "lesson.yaml").read_text(encoding="utf-8")
             (tmp / "lesson.yaml").unlink()
+            for member in sorted(tmp.rglob("*")):  # every file is checked as an upload is
+                if member.is_file():
+                    try:
+                        check_file(member)
+                    except SessionError as error:
+                        raise SessionError("bad_upload", f"{member.relative_to(tmp).as_posix()[:120]}: "
+                                                         f"{error.message}") from None
             os.replace(tmp, target)
         except UnicodeDecodeError:
             raise SessionError("bad_upload", "lesson.yaml in this zip is not UTF-8 text") from None
@@ -229,4 +307,5 @@ def extract_source_zip(path: Path, target: Path) -> str:
     return text
 
 
-__all__ = ["extract_source_zip", "kind_of_stored", "sniff", "store_upload"]
+__all__ = ["Checked", "check_file", "check_upload", "extract_source_zip", "install", "kind_of_stored", "sniff",
+           "store_uploads"]

@@ -39,7 +39,8 @@ LESSON_DEPENDENT = {CONTROL: {"bad_step", "bad_structure"}, "POST /api/lessons":
                     "POST /api/lessons/{id}/preview": {"bad_source", "bad_request"},
                     "POST /api/lessons/{id}/files": {"bad_upload"},
                     "POST /api/studio/lessons": {"bad_source", "bad_lesson"},
-                    "POST /api/studio/import": {"bad_upload", "bad_source", "bad_bundle"}}
+                    "POST /api/studio/import": {"bad_upload", "bad_source", "bad_bundle"},
+                    "POST /api/lessons/{id}/duplicate": {"bad_source"}}
 STUDIO_WRITES = ["putSource", "buildLesson", "previewHologram", "uploadFiles", "newLesson", "importLesson",
                  "duplicateLesson"]
 

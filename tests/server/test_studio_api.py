@@ -507,3 +507,112 @@ def test_a_server_killed_mid_build_restarts_with_the_build_failed_and_nothing_in
         assert KEY not in server.log_tail(200_000)
     finally:
         server.stop()
+
+
+# -- what a review of the studio found ------------------------------------------------------
+
+
+@pytest.mark.parametrize("tracer, problem", [
+    ("/dev", "absolute path"),
+    ("../../..", "outside the lesson folder"),
+    ("fdgg", "did you mean 'fdg'"),
+])
+def test_a_tracer_file_is_looked_for_inside_the_lesson_folder_only(client, tracer, problem):
+    """A tracer spec that is not a library id never makes the server walk the disk outside
+    the lesson (``/dev`` once hung the request on a device)."""
+    text = lesson("probe", ONE_STEP, f'  body: {{source: "{BODY}", tracer: "{tracer}"}}')
+    r = put(client, "probe", text)
+    assert r.status_code == 422 and problem in r.get_json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("source", ["a\\0b.nii", "x" * 300 + ".nii"])
+def test_a_file_name_no_file_system_takes_is_a_located_error(client, source):
+    r = put(client, "odd-name", lesson("odd-name", ONE_STEP, f'  body: {{source: "{source}"}}'))
+    assert r.status_code == 422 and r.get_json()["errors"][0]["field"] == "holograms.body.source"
+
+
+def test_saving_a_lesson_deleted_meanwhile_is_a_conflict_not_a_resurrection(client):
+    saved = put(client, "gone", lesson("gone", ONE_STEP)).get_json()
+    assert client.delete("/api/lessons/gone", headers=AUTH).status_code == 204
+    r = put(client, "gone", lesson("gone", ONE_STEP), saved["etag"])
+    assert r.status_code == 409 and "no longer exists" in r.get_json()["message"]
+    assert client.get("/api/lessons/gone/source", headers=AUTH).status_code == 404
+
+
+def test_a_duplicate_is_valid_and_never_replaces_another_lessons_folder(client, app):
+    # class-demo came as a bundle of the built-in phantom: its recovered copy is valid
+    assert client.post("/api/lessons/class-demo/duplicate", json={"id": "demo-copy"}, headers=AUTH).status_code == 201
+    # a folder that is there (a lesson being made at this moment): refused, left as it was
+    folder = Path(app.config["DATA_DIR"]) / "sources" / "busy-id"
+    folder.mkdir(parents=True)
+    (folder / "keep.csv").write_text("a\n")
+    r = client.post("/api/lessons/class-demo/duplicate", json={"id": "busy-id"}, headers=AUTH)
+    assert r.status_code == 409 and (folder / "keep.csv").is_file()
+
+
+def test_a_new_lecturer_key_ends_every_studio_sign_in(app, tmp_path, lessons_dir, build_cache):
+    from arkit_py.server import create_app
+
+    client = app.test_client()
+    sign_in(client)
+    cookie = client.get_cookie("arkit_studio").value
+    assert client.get("/api/studio/lessons").status_code == 200
+    rotated = create_app({"DATA_DIR": app.config["DATA_DIR"], "LESSONS_DIR": str(lessons_dir),
+                          "LECTURER_KEY": "a-new-key-after-a-leak-0123456789", "ASYNC_MODE": "threading",
+                          "TESTING": True, "BUILD_CACHE": str(build_cache)})
+    other = rotated.test_client()
+    other.set_cookie("arkit_studio", cookie)
+    assert other.get("/api/studio/lessons").status_code == 401
+    rotated.extensions["arkit_db"].dispose()
+
+
+def test_one_refused_file_in_a_batch_leaves_none_and_names_never_collide(client, app):
+    from werkzeug.datastructures import FileStorage, MultiDict
+    from werkzeug.test import encode_multipart
+
+    assert put(client, "batch", lesson("batch", ONE_STEP)).status_code == 200
+    folder = Path(app.config["DATA_DIR"]) / "sources" / "batch"
+
+    def send(*files):
+        fields = MultiDict([("file", FileStorage(io.BytesIO(content), filename=name)) for name, content in files])
+        boundary, body = encode_multipart(fields)
+        return client.post("/api/lessons/batch/files", data=body, headers=AUTH,
+                           content_type=f"multipart/form-data; boundary={boundary}")
+
+    r = send(("a.nii.gz", nifti_bytes()), ("b.nii.gz", nifti_bytes()), ("c.csv", b"\0\0binary"))
+    assert r.status_code == 422 and sorted(p.name for p in folder.iterdir()) == []
+    r = send(("a.nii.gz", nifti_bytes()), ("b.nii.gz", nifti_bytes()))
+    assert [f["name"] for f in r.get_json()["files"]] == ["volume-1.nii.gz", "volume-2.nii.gz"]
+
+
+def test_a_folder_zip_is_checked_member_by_member(client):
+    text = lesson("zipped", ONE_STEP)
+    good = zip_bytes({"zipped/lesson.yaml": text.encode(), "zipped/volume-1.nii.gz": nifti_bytes(),
+                      "__MACOSX/zipped/._lesson.yaml": b"\0\x05\x16\x07", "zipped/.DS_Store": b"\0\0\0\1Bud1"})
+    r = post_multipart(client, "/api/studio/import", {"file": (io.BytesIO(good), "zipped.zip")})
+    assert r.status_code == 201, r.get_json()
+    assert [f["name"] for f in client.get("/api/lessons/zipped/files", headers=AUTH).get_json()] == ["volume-1.nii.gz"]
+    bad = zip_bytes({"other/lesson.yaml": lesson("other", ONE_STEP).encode(), "other/scan.nii.gz": b"\x89PNG" + b"\0" * 400})
+    r = post_multipart(client, "/api/studio/import", {"file": (io.BytesIO(bad), "other.zip")})
+    assert r.status_code == 422 and "scan.nii.gz" in r.get_json()["message"]
+    assert client.get("/api/lessons/other/source", headers=AUTH).status_code == 404
+
+
+def test_a_build_is_not_installed_for_a_deleted_lesson_or_over_a_newer_one(app):
+    import datetime as dt
+
+    from arkit_py.errors import SessionError
+    from arkit_py.server.db import BuildJob, utcnow
+
+    builder = app.extensions["arkit_builder"]
+    gone = BuildJob(id="c" * 32, lesson_id="never-was", kind="bundle", yaml="x", created_at=utcnow())
+    with pytest.raises(SessionError, match="deleted during the build"):
+        builder._check_still_wanted(gone)
+    with app.extensions["arkit_db"].session() as s:
+        s.add(BuildJob(id="d" * 32, lesson_id="class-demo", kind="bundle", yaml="x", state="done",
+                       created_at=utcnow()))
+        s.commit()
+    older = BuildJob(id="e" * 32, lesson_id="class-demo", kind="bundle", yaml="x",
+                     created_at=utcnow() - dt.timedelta(minutes=5))
+    with pytest.raises(SessionError, match="newer build"):
+        builder._check_still_wanted(older)

@@ -361,7 +361,12 @@ def holds_dicom(path: str) -> bool:
     for folder, dirs, names in os.walk(path):
         dirs.sort()
         for name in sorted(names):
-            if is_dicom_file(os.path.join(folder, name)):
+            full = os.path.join(folder, name)
+            try:
+                regular = stat.S_ISREG(os.lstat(full).st_mode)  # never a device, a FIFO or a link
+            except OSError:
+                continue
+            if regular and is_dicom_file(full):
                 return True
     return False
 

@@ -50,9 +50,12 @@ export async function studioApi(path, { method = 'GET', json = undefined, form =
   return response.json();
 }
 
-/** Polls job ``id`` every ``ms`` until done or failed, calling ``onProgress(job)``. */
-export async function waitForJob(id, onProgress = () => {}, ms = 400) {
+/** Polls job ``id`` every ``ms`` until done or failed, calling ``onProgress(job)``; gives
+ * up after ``limitMs`` (a build the server lost: it says so at its next start). */
+export async function waitForJob(id, onProgress = () => {}, ms = 400, limitMs = 45 * 60 * 1000) {
+  const until = Date.now() + limitMs;
   for (;;) {
+    if (Date.now() > until) throw new Error('the build did not finish in 45 minutes: build again');
     const job = await studioApi(`/api/jobs/${id}`);
     onProgress(job);
     if (job.state === 'done' || job.state === 'failed') return job;

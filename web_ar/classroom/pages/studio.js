@@ -69,6 +69,21 @@ function wireNew() {
   });
 }
 
+/** Signing out on a shared computer leaves no unsaved lesson text in this browser. */
+function wireSignOut() {
+  const form = $('sign-out') && $('sign-out').form;
+  if (!form) return;
+  form.addEventListener('submit', () => {
+    try {
+      for (const key of Object.keys(window.localStorage)) {
+        if (key.startsWith('arkit:studio:')) window.localStorage.removeItem(key);
+      }
+    } catch {
+      // storage refused (private mode): nothing was kept
+    }
+  });
+}
+
 function wireImport() {
   $('import-form').addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -93,7 +108,7 @@ async function duplicate(lesson) {
   if (!(await ask(`Duplicate “${lesson.title}”?`, { ok: 'Duplicate', extra }))) return;
   try {
     const out = await studioApi(`/api/lessons/${lesson.id}/duplicate`, {
-      method: 'POST', json: { id: input.value.trim(), title: `${lesson.title} (copy)` },
+      method: 'POST', json: { id: input.value.trim(), title: `${lesson.title.slice(0, 193)} (copy)` },
     });
     showStatus(`Made ${out.id}.`, 'ok');
     await refresh();
@@ -155,6 +170,7 @@ async function refresh() {
 async function start() {
   wireNew();
   wireImport();
+  wireSignOut();
   try {
     await Promise.all([loadOptions(), refresh()]);
   } catch (err) {

@@ -83,8 +83,12 @@ const stepPath = (...rest) => ['steps', studio.step, ...rest];
 function changed({ view = true, hologram = true, render = true } = {}) {
   studio.dirty = true;
   store.set(draftKey, JSON.stringify({ yaml: doc.toString(), etag: studio.etag, at: Date.now() }));
-  if (render) renderAll();
-  else {
+  if (render) {
+    const focused = document.activeElement && document.activeElement.id;
+    renderAll();
+    const again = focused && document.getElementById(focused);
+    if (again && again !== document.activeElement) again.focus(); // the control re-made: focus stays on it
+  } else {
     renderSteps();
     setSaveState('Unsaved changes.');
   }
@@ -222,6 +226,7 @@ function selectStep(i) {
   studio.step = Math.max(0, Math.min(steps().length - 1, i));
   renderAll();
   showView({ reframe: true });
+  if (!hologramInfo || hologramInfo.hid !== stepHologramId()) schedulePreview(true); // another hologram
 }
 
 function renderSteps() {
@@ -256,12 +261,20 @@ function renderSteps() {
       event.dataTransfer.effectAllowed = 'move';
       event.dataTransfer.setData('text/plain', String(i));
     });
-    li.addEventListener('dragover', (event) => { event.preventDefault(); li.classList.add('drop'); });
+    li.addEventListener('dragend', () => { dragging = null; });
+    li.addEventListener('dragover', (event) => {
+      if (dragging === null) return; // a file or text from elsewhere: not a step
+      event.preventDefault();
+      li.classList.add('drop');
+    });
     li.addEventListener('dragleave', () => li.classList.remove('drop'));
     li.addEventListener('drop', (event) => {
+      li.classList.remove('drop');
+      if (dragging === null) return;
       event.preventDefault();
-      const from = dragging !== null ? dragging : Number(event.dataTransfer.getData('text/plain'));
-      if (Number.isInteger(from)) moveStep(from, i);
+      const from = dragging;
+      dragging = null;
+      moveStep(from, i);
     });
     return li;
   }));
@@ -658,7 +671,11 @@ function renderHologram() {
   const setText = (key) => (value) => { put(['holograms', hid, key], value); changed({ render: false }); };
   const uploaded = (kinds) => files.filter((f) => kinds.includes(f.kind)).map((f) => [f.name, `uploaded: ${f.name}`]);
   const parts = [
-    hologramIds().length > 1 ? h('p', { class: 'muted', text: `This step shows hologram “${hid}”.` }) : null,
+    hologramIds().length > 1 ? select('This step shows', 'step-hologram', 'steps[].hologram',
+      hologramIds().map((id) => [id, `hologram “${id}”`]), hid, (value) => {
+        put(stepPath('hologram'), value === hologramIds()[0] ? null : value);
+        changed();
+      }) : null,
     select('Body', 'holo-source', 'holograms.source', [
       ...options.bodies.map((b) => [b.source, b.available ? b.name : `${b.name} (not imported)`, !b.available]),
       ...uploaded(['volume', 'dicom', 'folder']),
@@ -742,6 +759,7 @@ function wireUploads() {
       input.value = '';
       await loadFiles();
       renderHologram();
+      scheduleValidate(); // a file a problem named may be here now
     } catch (err) {
       showStatus(`Not stored: ${err.message}`, 'error');
     }
@@ -770,6 +788,8 @@ async function save({ overwrite = false, note = '' } = {}) {
     if (text === doc.toString()) {
       studio.dirty = false;
       store.set(draftKey, '');
+    } else { // typed on while it saved: the draft now builds on the new version
+      store.set(draftKey, JSON.stringify({ yaml: doc.toString(), etag: studio.etag, at: Date.now() }));
     }
     setSaveState(`Saved (version ${out.version}).`);
     emit('arkit:state', { studio: true, saved: out.version });
@@ -869,7 +889,8 @@ async function openHistory() {
 async function revert(version) {
   try {
     const old = await studioApi(`/api/lessons/${lessonId}/history/${version}`);
-    useText(old.yaml);
+    const problem = useText(old.yaml);
+    if (problem) throw new Error(`version ${version} cannot be read: ${problem.message.split('\n')[0]}`);
     $('history').close();
     if (await save({ note: `revert to version ${version}` })) showStatus(`Reverted to version ${version}.`, 'ok');
   } catch (err) {
@@ -949,9 +970,13 @@ async function start() {
   $('history-open').addEventListener('click', openHistory);
   $('conflict-load').addEventListener('click', async () => {
     const source = await studioApi(`/api/lessons/${lessonId}/source`);
+    const problem = useText(source.yaml);
+    if (problem) {
+      showStatus(`Their version cannot be read here: ${problem.message.split('\n')[0]}`, 'error');
+      return;
+    }
     studio.etag = source.etag;
     studio.version = source.version;
-    useText(source.yaml);
     studio.dirty = false;
     store.set(draftKey, '');
     $('conflict').hidden = true;
@@ -973,6 +998,10 @@ async function start() {
   window.addEventListener('keydown', (event) => {
     if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === 's') {
       event.preventDefault();
+      if ($('source').open) { // the text being edited there is what is saved, or nothing
+        $('source-apply').click();
+        if ($('source').open) return;
+      }
       save();
     } else if (!isTyping(event.target) && !event.ctrlKey && !event.metaKey && !event.altKey &&
         !(event.target instanceof HTMLCanvasElement) && (event.key === 'PageDown' || event.key === 'PageUp')) {
