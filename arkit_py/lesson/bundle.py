@@ -156,7 +156,7 @@ def _build_hologram(src: LessonSource, hid: str, progress=None, cache: Path | No
             seg = load_segmentation(spec, labels=labels)
         except ArkitError as error:
             raise src.error(("holograms", hid, "source"), str(error)) from None
-        if "ct" in h:
+        if "ct" in h and h["ct"] != "synthetic":  # a synthetic CT is made from this very segmentation
             from ..sources.body import add_body_from_ct, read_ct
 
             try:

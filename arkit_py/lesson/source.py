@@ -227,8 +227,14 @@ def _check(src: LessonSource) -> None:
         if "labels" in h:
             if not is_shipped(h["labels"]):  # a shipped table by name (totalsegmentator), else a file
                 _lesson_file(src, base + ("labels",), h["labels"])
-        if "ct" in h:
+        if "ct" in h and h["ct"] != "synthetic":
             _lesson_file(src, base + ("ct",), h["ct"])
+        if "pet" in h:
+            if h["pet"] == "synthetic":
+                if "tracer" not in h:
+                    raise src.error(base + ("pet",), "a synthetic PET comes from the hologram's tracer: give tracer:")
+            else:
+                _lesson_file(src, base + ("pet",), h["pet"])
         if "tracer" in h:
             tracer = _lesson_tracer(src, base + ("tracer",), h["tracer"])
             if tracer.kind.name == "curves" and "nuclide" not in h:
@@ -269,6 +275,16 @@ def _check(src: LessonSource) -> None:
                 end = _quantity(src, base + ("time", "end"), time["end"], "time")
                 if end <= start:
                     raise src.error(base + ("time", "end"), "must come after start")
+        if "slice" in step:
+            from .slicing import SliceError, normalise_slice
+
+            try:
+                normalise_slice(step["slice"])
+            except SliceError as error:
+                raise src.error(base + ("slice",) + ((error.field,) if error.field else ()), error.message) from None
+            if "ct" not in holograms[hid] and "pet" not in holograms[hid]:
+                raise src.error(base + ("slice",), f"a slice shows a CT or PET: give hologram {hid!r} ct: or pet: "
+                                                   "(a file, or synthetic)")
         framing = step.get("framing") or {}
         if "target" in framing and framing["target"] != "whole":
             problem = _structure_problem(framing["target"])
@@ -433,13 +449,19 @@ def _normalise(d: dict, tracers: dict | None = None) -> dict:
             h["source"] = "label map"
         if "labels" in h and not is_shipped(h["labels"]):
             h["labels"] = "label table"
-        if "ct" in h:
+        if "ct" in h and h["ct"] != "synthetic":
             h["ct"] = "CT"
+        if "pet" in h and h["pet"] != "synthetic":
+            h["pet"] = "PET"
         tracer = (tracers or {}).get(hid)
         if tracer is not None and tracer.kind.shown:  # a tracer file, curves file or PET
             h["tracer"] = tracer.kind.shown
     for step in out["steps"]:
         step.setdefault("hologram", first)
+        if "slice" in step:
+            from .slicing import normalise_slice
+
+            step["slice"] = normalise_slice(step["slice"])
         time = step.get("time")
         if time:
             if "start" in time:

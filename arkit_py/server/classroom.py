@@ -171,6 +171,7 @@ class Classroom:
             "playback": state["playback"],
             "highlight": state.get("highlight"),
             "quiz": quiz,
+            "slice": state.get("slice"),  # states stored before slices have none
             "participants": counts["participants"] if participants_live is None else participants_live,
             "ended": row.ended,
             "server_ms": now_ms(),

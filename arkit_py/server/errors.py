@@ -37,6 +37,7 @@ STATUS: dict[str, int] = {
     "bad_time": 422,
     "bad_rate": 422,
     "bad_structure": 422,
+    "bad_slice": 422,  # a slice that is malformed, or on a step whose hologram has no CT or PET
     "no_quiz": 409,  # a quiz action on a step without a quiz
     # quizzes
     "bad_answer": 422,  # an answer of the wrong form for its quiz kind

@@ -3,7 +3,7 @@
 The stored state (``SessionRow.state_json``)::
 
     {step, playback: {time_s, playing, rate, at_ms}, highlight,
-     quiz: {id, open, revealed} | null, revealed: [quiz ids]}
+     quiz: {id, open, revealed} | null, revealed: [quiz ids], slice: {...} | null}
 
 ``Classroom.public_state`` adds what clients see (rev, code, lesson, counts, participants,
 ended, server_ms; docs/api.md). Playback is not streamed: clients extrapolate from
@@ -38,6 +38,7 @@ def step_state(lesson: dict, step: int, previous: dict | None = None) -> dict:
         "highlight": (previous or {}).get("highlight") if previous else None,
         "quiz": {"id": quiz["id"], "open": False, "revealed": False} if quiz else None,
         "revealed": (previous or {}).get("revealed", []),
+        "slice": st.get("slice"),  # normalised in lesson.json
     }
 
 
@@ -91,6 +92,23 @@ def apply_action(state: dict, action: dict, lesson: dict) -> None:
             quiz["open"], quiz["revealed"] = False, True
             if quiz["id"] not in state.setdefault("revealed", []):
                 state["revealed"].append(quiz["id"])
+    elif kind == "slice":
+        if "slice" not in action:
+            raise SessionError("bad_slice", 'send {"action": "slice", "slice": {...}} (or "slice": null for none)')
+        value = action["slice"]
+        if value is not None:
+            from ..lesson.slicing import SliceError, normalise_slice
+
+            hid = steps[state["step"]].get("hologram")
+            holo = lesson.get("holograms", {}).get(hid) or {}
+            if "ct" not in holo and "pet" not in holo:
+                raise SessionError("bad_slice", "this step's hologram has no CT or PET to slice")
+            try:
+                value = normalise_slice(value)
+            except SliceError as error:
+                where = f"slice.{error.field}: " if error.field else ""
+                raise SessionError("bad_slice", f"{where}{error.message}") from None
+        state["slice"] = value
     elif kind == "end":
         pass
     else:

@@ -32,7 +32,7 @@ CONTROL = "POST /api/sessions/{code}/control"
 # where schema-valid data may still be refused (422): only for what the lesson decides, which no
 # schema can know (a step below its number of steps, a structure of its hologram, a bundle that
 # passes `arkit lesson inspect`)
-LESSON_DEPENDENT = {CONTROL: {"bad_step", "bad_structure"}, "POST /api/lessons": {"bad_bundle"},
+LESSON_DEPENDENT = {CONTROL: {"bad_step", "bad_structure", "bad_slice"}, "POST /api/lessons": {"bad_bundle"},
                     # the studio: a text or a file whose content decides
                     "PUT /api/lessons/{id}/source": {"bad_source"},
                     "POST /api/lessons/{id}/build": {"bad_source"},

@@ -616,3 +616,51 @@ def test_a_build_is_not_installed_for_a_deleted_lesson_or_over_a_newer_one(app):
                      created_at=utcnow() - dt.timedelta(minutes=5))
     with pytest.raises(SessionError, match="newer build"):
         builder._check_still_wanted(older)
+
+
+def test_the_lecturers_slice_reaches_every_student_and_a_step_sets_its_own(tmp_path):
+    """A lesson whose steps slice a hologram with a synthetic CT and PET: the step's slice
+    is in the state at that step; the lecturer's slice action changes it for everyone, and
+    null takes it away; a malformed one is refused with the field."""
+    from arkit_py.server import create_app
+    from tests.helpers import build_test_lesson
+    from tests.server.conftest import Lecturer, Student
+
+    text = lesson_yaml("sliced", "Sliced", "Slices.", f"""
+holograms:
+  body: {{source: "{BODY}", usdz: false, tracer: fdg, ct: synthetic, pet: synthetic}}
+  plain: {{source: "{BODY}", usdz: false}}
+steps:
+  - {{title: One, narration: A slice., slice: {{axis: axial, at_mm: -40, blend: 0.8}}}}
+  - {{title: Two, narration: No slice.}}
+  - {{title: Three, narration: No volumes., hologram: plain}}
+""")
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    (tmp_path / "build").mkdir()
+    bundle = build_test_lesson(tmp_path / "build", "sliced", text)
+    bundle.rename(lessons / bundle.name)
+    app = create_app({"DATA_DIR": str(tmp_path / "data"), "LESSONS_DIR": str(lessons), "LECTURER_KEY": KEY,
+                      "ASYNC_MODE": "threading", "TESTING": True})
+    try:
+        lecturer = Lecturer(app.test_client())
+        lecturer.create_session("sliced")
+        students = [Student(app, lecturer.code) for _ in range(2)]
+        state = lecturer.client.get(f"/api/sessions/{lecturer.code}").get_json()
+        assert state["slice"] == {"axis": "axial", "at_mm": -40.0, "blend": 0.8, "ct_window": "soft_tissue"}
+        r = lecturer.control("slice", slice={"normal": [1, 0, 1], "point": [0, 10, 20], "ct_window": "bone"})
+        assert r.status_code == 200
+        moved = {"normal": [round(2 ** -0.5, 9), 0.0, round(2 ** -0.5, 9)], "point": [0.0, 10.0, 20.0],
+                 "blend": 0.5, "ct_window": "bone"}
+        assert r.get_json()["slice"] == moved
+        for student in students:
+            assert student.received("state")[-1]["slice"] == moved
+        r = lecturer.control("slice", slice={"axis": "axial", "at_mm": "high"})
+        assert r.status_code == 422 and r.get_json()["error"] == "bad_slice" and "at_mm" in r.get_json()["message"]
+        assert lecturer.control("step", step=1).get_json()["slice"] is None  # the step's own: none
+        assert lecturer.control("slice", slice=None).get_json()["slice"] is None
+        lecturer.control("step", step=2)
+        r = lecturer.control("slice", slice={"axis": "axial", "at_mm": 0})
+        assert r.status_code == 422 and "no CT or PET" in r.get_json()["message"]
+    finally:
+        app.extensions["arkit_db"].dispose()
