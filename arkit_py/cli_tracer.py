@@ -333,6 +333,8 @@ def cmd_pet(args: argparse.Namespace) -> int:
     out = args.output
     if not out.endswith((".nii.gz", ".nii")):
         raise InputError(out, "the PET is written as NIfTI: end the name in .nii.gz or .nii")
+    if args.ct and not args.ct.endswith((".nii.gz", ".nii")):
+        raise InputError(args.ct, "the CT is written as NIfTI: end the name in .nii.gz or .nii")
     at = options.time_span(args.at, key="at")
     activity = options.activity(args.activity) if args.activity else None
     try:
@@ -355,6 +357,14 @@ def cmd_pet(args: argparse.Namespace) -> int:
     sidecar += ".json"
     write_atomic(out, img.to_bytes() if out.endswith(".nii") else _gz(img.to_bytes()))
     write_atomic(sidecar, (json.dumps(pet.sidecar, indent=1) + "\n").encode())
+    if args.ct:  # its CT companion: HU from the structures' densities, on the same grid
+        from .sources.synthetic_ct import synthetic_ct
+
+        ct = nib.Nifti1Image(synthetic_ct(seg), pet.affine)
+        ct.header.set_xyzt_units("mm", "sec")
+        ct.header["descrip"] = b"arkit synthetic CT, HU"
+        write_atomic(args.ct, ct.to_bytes() if args.ct.endswith(".nii") else _gz(ct.to_bytes()))
+        print(f"arkit: wrote {args.ct}: the synthetic CT (HU) on the same grid", file=sys.stderr)
     peak = float(np.max(pet.data))
     given = format_activity(pet.sidecar["InjectedRadioactivity"] * 1e6)
     print(f"arkit: wrote {out} and {sidecar}: {model.id} at {format_time(at)}, {given} {model.nuclide_name}, "
@@ -437,6 +447,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     p.add_argument("--voiding", help="bladder voiding interval, or 'none' (default: the tracer's)")
     p.add_argument("-o", "--output", required=True, help="the PET, .nii.gz (its sidecar: the same name in .json)")
+    p.add_argument("--ct", help="also write the synthetic CT (HU from each structure's density) here, .nii.gz")
     p.set_defaults(func=cmd_pet)
 
     p = ts.add_parser("suv", help="the SUVbw factor of a PET series from its DICOM tags (QIBA rules)")

@@ -142,6 +142,27 @@ def test_the_command_writes_a_pet_that_reads_back_as_a_scanners(tmp_path, capsys
     assert float(pet.frames.max()) == pytest.approx(float(_raw(out).max()) * math.exp(lam * 3600), rel=1e-3)
 
 
+def test_the_command_writes_the_ct_companion_that_reads_back_as_a_ct(tmp_path, capsys):
+    from arkit_py.sources.body import read_ct
+
+    code = main(["tracer", "pet", "phantom:mird-adult?voxel=8", "--tracer", "fdg", "--at", "30min",
+                 "-o", str(tmp_path / "pet.nii.gz"), "--ct", str(tmp_path / "ct.nii.gz")])
+    capsys.readouterr()
+    assert code == 0
+    ct = read_ct(str(tmp_path / "ct.nii.gz"))
+    hu = np.asarray(ct.data)
+    values = set(np.unique(hu).astype(int).tolist())
+    assert {-1000, 40, 400} <= values  # air, soft tissue, bone
+    assert any(-850 <= v <= -650 for v in values)  # the lungs
+    assert np.allclose(ct.affine, _affine(tmp_path / "pet.nii.gz"))
+
+
+def _affine(path):
+    import nibabel as nib
+
+    return nib.load(str(path)).affine
+
+
 def _raw(path):
     import nibabel as nib
 
