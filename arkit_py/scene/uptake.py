@@ -25,7 +25,7 @@ from ..tracer import inputs
 from ..tracer.curves import Curves, read_curves_csv
 from ..tracer.decay import nuclide as get_nuclide
 from ..tracer.model import library_ids, load_tracer
-from ..tracer.regions import assign_regions
+from ..tracer.regions import assign_regions, held_structures, holding_volume, model_regions
 from .document import Document, Legend, Material, Uptake
 from .palette import UPTAKE_PALETTE
 
@@ -149,7 +149,7 @@ def apply_uptake(doc: Document, options: UptakeOptions, *, seg=None, gltf_to_ras
         step = options.step_s or until / 48
         times = model.sample_times(until, step, void_gap_s=max(1.0, until * 1e-4))
         curves = model.simulate(activity, times)
-        regions = {r.id: (r.structures, r.fallback, r.remainder) for r in model.regions.values()}
+        regions = model_regions(model)
         nuclide_name, tracer_name = model.nuclide_name, model.id
         quantity = options.quantity or model.quantity
         window = options.window or model.window
@@ -166,15 +166,12 @@ def apply_uptake(doc: Document, options: UptakeOptions, *, seg=None, gltf_to_ras
         raise InputError(spec, "fewer than two samples in the chosen time span")
 
     assignment = assign_regions(regions, present, body)
-    # the remainder's volume: the body minus every structure holding its own region
-    held = {s for rid, parts in assignment.items() for s, _ in parts if not regions[rid][2]}
+    held = held_structures(regions, assignment)
     per_structure: dict[str, dict] = {}
     for j, region in enumerate(curves.regions):
         parts = assignment.get(region, [])
         for name, share in parts:
-            volume = present[name][0]
-            if regions[region][2]:
-                volume = max(volume - sum(present[s][0] for s in held if s != name), 0.05 * volume)
+            volume = holding_volume(name, regions[region][2], present, held)
             if curves.quantity == "activity":
                 act = values[:, j] * share
                 conc = act / volume

@@ -30,6 +30,7 @@ from flask import Blueprint, current_app, jsonify, request, send_file
 from ..errors import SessionError
 from .db import BuildJob, select, utcnow
 from .http import require_lecturer
+from .sources import _yaml_body, bad_source, if_match
 from .sourcestore import check_id, check_text, current_source, source_dir
 
 bp = Blueprint("jobs", __name__)
@@ -303,12 +304,12 @@ def build(lesson_id: str):
     require_lecturer()
     check_id(lesson_id)
     text, etag = _saved_text(lesson_id)
-    wanted = request.headers.get("If-Match", "").strip().removeprefix("W/").strip('"')
+    wanted = if_match()
     if wanted and wanted != "*" and wanted != etag:
         raise SessionError("conflict", "the saved lesson is not the version you have open: save or reload first")
     errors, _ = check_text(lesson_id, text)  # refused here, not after a child process has started
     if errors:
-        return jsonify({"error": "bad_source", "message": errors[0]["message"], "errors": errors}), 422
+        return bad_source(errors)
     job_id = builder().submit(lesson_id, "bundle", text)
     response = jsonify({"job": job_id})
     response.headers["Location"] = f"/api/jobs/{job_id}"
@@ -319,8 +320,6 @@ def build(lesson_id: str):
 def preview(lesson_id: str):
     """One hologram of ``{"yaml"?, "hologram"?}`` (default: the saved source, its first
     hologram) built into the cache for the studio's 3D view: 202 ``{job}``."""
-    from .sources import _yaml_body
-
     require_lecturer()
     check_id(lesson_id)
     if request.content_length:
@@ -333,7 +332,7 @@ def preview(lesson_id: str):
         raise SessionError("bad_request", "hologram is a hologram id of the lesson")
     errors, src = check_text(lesson_id, text)
     if errors:
-        return jsonify({"error": "bad_source", "message": errors[0]["message"], "errors": errors}), 422
+        return bad_source(errors)
     hologram = hologram or next(iter(src.data["holograms"]))
     if hologram not in src.data["holograms"]:
         raise SessionError("bad_request", f"the lesson has no hologram {hologram!r}")

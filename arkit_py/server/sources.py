@@ -70,7 +70,13 @@ def _yaml_body() -> dict:
     return data
 
 
-def _if_match() -> str | None:
+def bad_source(errors: list[dict], message: str | None = None):
+    """The 422 of a lesson with problems: the first one's words, and all of them located."""
+    return jsonify({"error": "bad_source", "message": message or errors[0]["message"], "errors": errors}), 422
+
+
+def if_match() -> str | None:
+    """The etag ``If-Match`` names (quotes and a weak ``W/`` dropped), or None without one."""
     value = request.headers.get("If-Match")
     if value is None:
         return None
@@ -103,9 +109,9 @@ def put_source(lesson_id: str):
     body = _yaml_body()
     errors, _ = check_text(lesson_id, body["yaml"])
     if errors:
-        return jsonify({"error": "bad_source", "message": errors[0]["message"], "errors": errors}), 422
+        return bad_source(errors)
     note = body.get("note", "")
-    saved = save_source(lesson_id, body["yaml"], if_match=_if_match(),
+    saved = save_source(lesson_id, body["yaml"], if_match=if_match(),
                         create_only=request.headers.get("If-None-Match", "").strip() == "*", note=note)
     response = jsonify({**saved, "errors": []})
     response.headers["ETag"] = f'"{saved["etag"]}"'
@@ -256,8 +262,7 @@ def duplicate(lesson_id: str):
     errors, _ = check_text(new_id, text)
     if errors:  # a copy is saved valid, like every version (a recovered lesson may not be yet)
         shutil.rmtree(target, ignore_errors=True)
-        return jsonify({"error": "bad_source", "message": f"the copy would not be valid: {errors[0]['message']}",
-                        "errors": errors}), 422
+        return bad_source(errors, f"the copy would not be valid: {errors[0]['message']}")
     try:
         saved = save_source(new_id, text, if_match=None, create_only=True, note=f"copy of {lesson_id}")
     except BaseException:
@@ -305,6 +310,11 @@ def export_zip(lesson_id: str):
                     headers={"Content-Disposition": f"attachment; filename={lesson_id}-source.zip"})
 
 
+def _digest(path: Path) -> str:
+    with open(path, "rb") as f:  # streamed: a bundle may be hundreds of MB
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 @bp.get("/api/lessons/<lesson_id>/bundle")
 def export_bundle(lesson_id: str):
     """The library's bundle of the lesson (``<id>.arlesson``), when the server keeps it."""
@@ -320,7 +330,7 @@ def export_bundle(lesson_id: str):
         candidates.append(Path(current_app.config["LESSONS_DIR"]) / f"{lesson_id}.arlesson")
     for path in candidates:
         if row is not None and path.is_file() and \
-                hashlib.sha256(path.read_bytes()).hexdigest() == row.bundle_sha256:
+                path.stat().st_size == row.size and _digest(path) == row.bundle_sha256:
             return send_file(path, mimetype="application/zip", as_attachment=True,
                              download_name=f"{lesson_id}.arlesson")
     raise SessionError("not_found", f"no bundle of {lesson_id!r} is kept on the server: build it")
@@ -441,7 +451,7 @@ def new_lesson():
         raise SessionError("bad_lesson", 'give "template": "anatomy", or "body" (and "tracer")')
     errors, _ = check_text(lesson_id, text)
     if errors:
-        return jsonify({"error": "bad_source", "message": errors[0]["message"], "errors": errors}), 422
+        return bad_source(errors)
     saved = save_source(lesson_id, text, if_match=None, create_only=True, note="new")
     return jsonify({"id": lesson_id, **saved}), 201
 
@@ -463,7 +473,7 @@ def _import_source_zip(path: Path):
         errors, _ = check_text(lesson_id, text)
         if errors:
             shutil.rmtree(source_dir(lesson_id), ignore_errors=True)
-            return jsonify({"error": "bad_source", "message": errors[0]["message"], "errors": errors}), 422
+            return bad_source(errors)
         saved = save_source(lesson_id, text, if_match=None, create_only=True, note="imported")
     finally:
         if staging.exists():
@@ -520,9 +530,9 @@ def import_lesson():
     text = with_id(text, lesson_id)
     errors, _ = check_text(lesson_id, text)
     if errors:
-        return jsonify({"error": "bad_source", "message": errors[0]["message"], "errors": errors}), 422
+        return bad_source(errors)
     saved = save_source(lesson_id, text, if_match=None, create_only=True, note="imported")
     return jsonify({"id": lesson_id, "kind": "yaml", **saved}), 201
 
 
-__all__ = ["bp", "body_options", "new_lesson_text"]
+__all__ = ["bad_source", "body_options", "bp", "if_match", "new_lesson_text"]

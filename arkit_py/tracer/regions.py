@@ -23,4 +23,25 @@ def assign_regions(regions: dict[str, tuple[tuple[str, ...], tuple[str, ...], bo
     return out
 
 
-__all__ = ["assign_regions"]
+
+def model_regions(model) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]]:
+    """Region ID -> (structures, fallback, remainder) of a TracerModel."""
+    return {r.id: (r.structures, r.fallback, r.remainder) for r in model.regions.values()}
+
+
+def held_structures(regions: dict, assignment: dict[str, list[tuple[str, float]]]) -> set[str]:
+    """The structures that hold a region of their own (not the remainder)."""
+    return {s for rid, parts in assignment.items() for s, _ in parts if not regions[rid][2]}
+
+
+def holding_volume(name: str, remainder: bool, present: dict[str, tuple[float, float]], held: set[str]) -> float:
+    """The volume (mL) over which ``name`` spreads its region's activity: its own, or for the
+    remainder the body's envelope less every structure holding a region of its own (at least
+    5 % of the envelope)."""
+    volume = present[name][0]
+    if remainder:
+        volume = max(volume - sum(present[s][0] for s in held if s != name), 0.05 * volume)
+    return volume
+
+
+__all__ = ["assign_regions", "held_structures", "holding_volume", "model_regions"]

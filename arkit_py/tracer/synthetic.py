@@ -26,7 +26,7 @@ import numpy as np
 
 from ..sources.segmentation import Segmentation
 from .kinetics import TracerModel
-from .regions import assign_regions
+from .regions import assign_regions, held_structures, holding_volume, model_regions
 
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))  # 2.3548
 
@@ -63,18 +63,16 @@ def structure_concentrations(seg: Segmentation, model: TracerModel, at_s: float,
     envelope = sum(v for v, _ in present.values())
     if body is not None:  # the body's volume is its envelope, as the hologram's body mesh encloses
         present[body] = (envelope, present.get(body, (0.0, 1.0))[1])
-    regions = {r.id: (r.structures, r.fallback, r.remainder) for r in model.regions.values()}
+    regions = model_regions(model)
     assignment = assign_regions(regions, present, body)
-    held = {s for rid, parts in assignment.items() for s, _ in parts if not regions[rid][2]}
+    held = held_structures(regions, assignment)
     times = model.sample_times(at_s, at_s / 48.0, void_gap_s=max(1.0, at_s * 1e-4))
     curves = model.simulate(activity_bq, times)
     last = int(np.argmin(np.abs(curves.times_s - at_s)))
     conc: dict[str, float] = {}
     for j, region in enumerate(curves.regions):
         for name, share in assignment.get(region, []):
-            volume = present[name][0]
-            if regions[region][2]:  # the remainder: the envelope less what holds its own region
-                volume = max(volume - sum(present[s][0] for s in held if s != name), 0.05 * volume)
+            volume = holding_volume(name, regions[region][2], present, held)
             conc[name] = conc.get(name, 0.0) + float(curves.values[last, j]) * share / volume
     return conc, body, held
 

@@ -66,10 +66,6 @@ def tap_mode(page, mode: str):
     page.check(f"input[name='tap'][value='{mode}']")
 
 
-def current_step(page) -> dict:
-    return page.evaluate("() => window.__arkitStudioStep && window.__arkitStudioStep()")
-
-
 def saved_source(server, lesson_id: str) -> dict:
     _, source = http("GET", f"{server.url}/api/lessons/{lesson_id}/source", token=KEY)
     return yaml.safe_load(source["yaml"])

@@ -96,16 +96,20 @@ export class ApiProblem extends Error {
   }
 }
 
-/** JSON from the server's API; throws ApiProblem with plain words. The token, if any,
- * goes in the Authorization header, never in the URL. */
-export async function api(path, { method = 'GET', token = null, body = undefined, raw = false } = {}) {
-  const headers = { Accept: 'application/json' };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+/** JSON from the server's API; throws ApiProblem with plain words (and ``errors``, the
+ * located problems of a lesson, when the server lists them). The token, if any, goes in the
+ * Authorization header, never in the URL. ``body`` is sent as JSON, ``form`` (FormData) as
+ * multipart; ``headers`` are added. */
+export async function api(path, {
+  method = 'GET', token = null, body = undefined, form = undefined, headers = {}, raw = false,
+} = {}) {
+  const sent = { Accept: 'application/json', ...headers };
+  if (token) sent.Authorization = `Bearer ${token}`;
+  if (body !== undefined) sent['Content-Type'] = 'application/json';
   let response;
   try {
     response = await fetch(path, {
-      method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store',
+      method, headers: sent, body: body === undefined ? form : JSON.stringify(body), cache: 'no-store',
     });
   } catch {
     throw new ApiProblem(0, 'network', '');
@@ -117,8 +121,10 @@ export async function api(path, { method = 'GET', token = null, body = undefined
     } catch {
       // not JSON: an HTML error page
     }
-    throw new ApiProblem(response.status, (data && data.error) || `http_${response.status}`,
+    const problem = new ApiProblem(response.status, (data && data.error) || `http_${response.status}`,
       (data && data.message) || `the server answered ${response.status}`);
+    problem.errors = (data && data.errors) || null;
+    throw problem;
   }
   if (raw) return response;
   return response.json();

@@ -3,51 +3,29 @@
 // ApiProblem (core/common.js) with the server's code, status and, for a lesson with problems,
 // its located ``errors``.
 
-import { ApiProblem } from './common.js';
+import { api } from './common.js';
 
 const meta = document.querySelector('meta[name="arkit-csrf"]');
 export const CSRF = meta ? meta.content : '';
 
 /**
- * ``studioApi(path, {method, json, form, headers, raw})``: ``json`` is sent as JSON,
- * ``form`` (FormData) as multipart. Returns the decoded JSON (or the Response with raw, or
- * null for 204). A 401 (the sign-in expired) sends the page to the sign-in form.
+ * ``studioApi(path, {method, json, form, headers, raw})``: ``api()`` with the page's CSRF token
+ * on every write; ``json`` is sent as JSON, ``form`` (FormData) as multipart. Returns the
+ * decoded JSON (or the Response with raw, or null for 204). A 401 (the sign-in expired) sends
+ * the page to the sign-in form.
  */
 export async function studioApi(path, { method = 'GET', json = undefined, form = undefined, headers = {}, raw = false } = {}) {
-  const h = { Accept: 'application/json', ...headers };
-  if (method !== 'GET' && method !== 'HEAD') h['X-CSRF-Token'] = CSRF;
-  let body;
-  if (json !== undefined) {
-    h['Content-Type'] = 'application/json';
-    body = JSON.stringify(json);
-  } else if (form !== undefined) {
-    body = form;
-  }
+  const sent = { ...headers };
+  if (method !== 'GET' && method !== 'HEAD') sent['X-CSRF-Token'] = CSRF;
   let response;
   try {
-    response = await fetch(path, { method, headers: h, body, cache: 'no-store', credentials: 'same-origin' });
-  } catch {
-    throw new ApiProblem(0, 'network', '');
-  }
-  if (response.status === 401) {
-    window.location.assign(`/studio/login`);
-    throw new ApiProblem(401, 'unauthorised', 'the studio sign-in has expired: sign in again');
-  }
-  if (!response.ok) {
-    let data = null;
-    try {
-      data = await response.json();
-    } catch {
-      // an HTML error page
-    }
-    const problem = new ApiProblem(response.status, (data && data.error) || `http_${response.status}`,
-      (data && data.message) || `the server answered ${response.status}`);
-    problem.errors = (data && data.errors) || null;
-    throw problem;
+    response = await api(path, { method, body: json, form, headers: sent, raw: true });
+  } catch (err) {
+    if (err.status === 401) window.location.assign('/studio/login');
+    throw err;
   }
   if (raw) return response;
-  if (response.status === 204) return null;
-  return response.json();
+  return response.status === 204 ? null : response.json();
 }
 
 /** Polls job ``id`` every ``ms`` until done or failed, calling ``onProgress(job)``; gives

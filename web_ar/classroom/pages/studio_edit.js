@@ -17,7 +17,7 @@ import {
   $, formatTime, h, hooks, isTyping, parseDuration, showStatus, store, structureName,
 } from '../core/common.js';
 import { showJobProgress, studioApi, waitForJob } from '../core/studio_api.js';
-import { emit, setPage } from '../features/events.js';
+import { setPage } from '../features/events.js';
 import { Timeline, stepTime } from '../features/timeline.js';
 import { HologramView } from '../features/viewer.js';
 
@@ -168,7 +168,6 @@ function showErrors() {
       }));
   }) : [h('li', { class: 'ok', text: 'No problems: the lesson builds.' })]));
   document.querySelectorAll('#steps li').forEach((li, i) => li.classList.toggle('has-error', byStep.has(i)));
-  emit('arkit:state', { studio: true, errors: studio.errors.length });
 }
 
 // ---------------------------------------------------------------------------- steps list
@@ -792,7 +791,6 @@ async function save({ overwrite = false, note = '' } = {}) {
       store.set(draftKey, JSON.stringify({ yaml: doc.toString(), etag: studio.etag, at: Date.now() }));
     }
     setSaveState(`Saved (version ${out.version}).`);
-    emit('arkit:state', { studio: true, saved: out.version });
     return true;
   } catch (err) {
     if (err.status === 409) {
