@@ -101,7 +101,7 @@ def hologram_key(src: LessonSource, hid: str, versions: dict) -> str:
     """The cache key of one hologram: its spec, the content of every input file it names,
     and the tool versions."""
     spec = dict(src.data["holograms"][hid])
-    inputs = _input_digests(src, spec, ("source", "labels", "tracer", "ct"))
+    inputs = _input_digests(src, spec, ("source", "labels", "tracer", "ct", "pet"))
     blob = json.dumps({"spec": spec, "inputs": inputs, "versions": versions}, sort_keys=True).encode()
     return sha256(blob)
 
@@ -182,6 +182,12 @@ def _build_hologram(src: LessonSource, hid: str, progress=None, cache: Path | No
     from .thumbnail import render_png
 
     out = {"glb": result.glb, "structures": _structure_names(result.document), "png": render_png(result.document)}
+    if "ct" in h or "pet" in h:  # the fused slice's volumes, in this very hologram's frame
+        from .volumes import hologram_volumes
+
+        packed = hologram_volumes(src, hid, seg, result, uptake)
+        out["volumes"] = json.dumps(packed.meta, sort_keys=True).encode()
+        out["nrrd"] = packed.files
     if h.get("usdz", True):
         from ..scene.usdz import to_usdz
 
@@ -198,10 +204,21 @@ def _structure_names(doc) -> bytes:
     return json.dumps(sorted(names)).encode()
 
 
-def _in_cache(folder: Path | None, want_usdz: bool) -> bool:
+def _in_cache(folder: Path | None, want_usdz: bool, want_volumes: bool = False) -> bool:
     """Whether a cache entry holds everything a build takes from it."""
     return bool(folder) and all((folder / n).is_file() for n in ("hologram.glb", "structures.json", "thumbnail.png")) \
-        and (not want_usdz or (folder / "hologram.usdz").is_file())
+        and (not want_usdz or (folder / "hologram.usdz").is_file()) \
+        and (not want_volumes or (folder / "volumes.json").is_file())
+
+
+def _wants(spec: dict) -> tuple[bool, bool]:
+    """(USDZ?, volumes?) of a hologram spec."""
+    return spec.get("usdz", True), "ct" in spec or "pet" in spec
+
+
+def _volume_files(meta_bytes: bytes) -> list[str]:
+    """The digests of the NRRD files a volumes.json names."""
+    return [f["asset"]["sha256"] for v in json.loads(meta_bytes).values() for f in v["frames"]]
 
 
 def _cached_hologram(src: LessonSource, hid: str, cache: Path | None, versions: dict, progress,
@@ -210,21 +227,31 @@ def _cached_hologram(src: LessonSource, hid: str, cache: Path | None, versions: 
     the last body read (see ``_build_hologram``)."""
     key = hologram_key(src, hid, versions)
     folder = cache / key if cache else None
-    want_usdz = src.data["holograms"][hid].get("usdz", True)
-    if _in_cache(folder, want_usdz):
+    want_usdz, want_volumes = _wants(src.data["holograms"][hid])
+    if _in_cache(folder, want_usdz, want_volumes):
         parts = {"glb": (folder / "hologram.glb").read_bytes(),
                  "structures": (folder / "structures.json").read_bytes(),
                  "png": (folder / "thumbnail.png").read_bytes()}
         if want_usdz:
             parts["usdz"] = (folder / "hologram.usdz").read_bytes()
-        return parts, False
+        if want_volumes:
+            parts["volumes"] = (folder / "volumes.json").read_bytes()
+            try:
+                parts["nrrd"] = {d: (folder / f"{d}.nrrd").read_bytes() for d in _volume_files(parts["volumes"])}
+                return parts, False
+            except OSError:
+                pass  # a damaged entry is built again
+        else:
+            return parts, False
     parts = _build_hologram(src, hid, progress, cache, versions, bodies)
     if folder:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
         try:
             for name, data in (("hologram.glb", parts["glb"]), ("structures.json", parts["structures"]),
-                               ("thumbnail.png", parts["png"]), ("hologram.usdz", parts.get("usdz"))):
+                               ("thumbnail.png", parts["png"]), ("hologram.usdz", parts.get("usdz")),
+                               ("volumes.json", parts.get("volumes")),
+                               *((f"{d}.nrrd", b) for d, b in parts.get("nrrd", {}).items())):
                 if data is not None:
                     (tmp / name).write_bytes(data)
             if folder.exists():
@@ -297,6 +324,10 @@ def build_lesson(folder: str | os.PathLike, out_dir: str | os.PathLike, *, cache
                                         "type": MEDIA_TYPES[ext]}
         entry["structures"] = sorted(names[hid])
         entry.update(_glb_facts(parts["glb"]))
+        if "volumes" in parts:
+            entry["volumes"] = json.loads(parts["volumes"])
+            for digest, data in parts["nrrd"].items():
+                assets[f"assets/{digest}.nrrd"] = data
         if thumbnail and "thumbnail" not in lesson:
             png = parts["png"]
             digest = sha256(png)
@@ -366,7 +397,7 @@ def build_lessons(folders, out_dir: str | os.PathLike, *, cache_dir: str | os.Pa
         for folder, src in zip(folders, sources):
             for hid, spec in src.data["holograms"].items():
                 key = hologram_key(src, hid, versions)
-                if key not in todo and not _in_cache(cache / key, spec.get("usdz", True)):
+                if key not in todo and not _in_cache(cache / key, *_wants(spec)):
                     todo[key] = (str(folder), hid)
         # the holograms of one body are one job: the body read and meshed once (the mesh
         # cache), the other holograms only coloured and written; bodies in parallel

@@ -6,7 +6,7 @@ build adds. Its JSON Schema is derived here from the lesson schema, so the two n
 
 - top level: ``schema_version`` (required) and ``thumbnail`` (an asset);
 - each hologram: ``assets`` {glb, usdz?}, ``structures``, ``profile`` (required), ``display``,
-  and with a tracer ``legend`` and ``tracer_facts``;
+  with a tracer ``legend`` and ``tracer_facts``, and with ``ct:`` or ``pet:`` the packed ``volumes``;
 - each step: ``hologram`` (required), ``time.start_s`` / ``time.end_s``;
 - a numeric quiz: ``answer_kind``, ``answer_value`` and one of ``tolerance_value`` /
   ``tolerance_relative`` (required: the server grades with them).
@@ -32,12 +32,30 @@ from .source import SCHEMA_VERSION, field_name, schema
 _HEX64 = "^[0-9a-f]{64}$"
 _ASSET = {
     "type": "object", "additionalProperties": False, "required": ["path", "sha256", "size", "type"],
-    "properties": {"path": {"type": "string", "pattern": r"^assets/[0-9a-f]{64}\.(glb|usdz|png)$"},
+    "properties": {"path": {"type": "string", "pattern": r"^assets/[0-9a-f]{64}\.(glb|usdz|png|nrrd)$"},
                    "sha256": {"type": "string", "pattern": _HEX64},
                    "size": {"type": "integer", "minimum": 0},
-                   "type": {"enum": ["model/gltf-binary", "model/vnd.usdz+zip", "image/png"]}},
+                   "type": {"enum": ["model/gltf-binary", "model/vnd.usdz+zip", "image/png", "application/x-nrrd"]}},
 }
 _NUMBER = {"type": "number"}
+_FACTOR = {"type": ["number", "null"], "exclusiveMinimum": 0}
+_VEC3 = {"type": "array", "minItems": 3, "maxItems": 3, "items": {"type": "number"}}
+_VOLUME = {  # one packed volume (scene/volumes.py): a grid in the hologram's frame, frames of NRRD
+    "type": "object", "additionalProperties": False,
+    "required": ["unit", "scale", "offset", "source", "shape", "spacing_m", "box_min", "box_max", "frames"],
+    "properties": {
+        "unit": {"enum": ["HU", "Bq/mL"]}, "scale": {"type": "number", "exclusiveMinimum": 0}, "offset": _NUMBER,
+        "source": {"enum": ["synthetic", "CT", "PET"]}, "fwhm_mm": {"type": "number", "minimum": 0},
+        "shape": {"type": "array", "minItems": 3, "maxItems": 3,
+                  "items": {"type": "integer", "minimum": 1, "maximum": 2048}},
+        "spacing_m": {"type": "number", "exclusiveMinimum": 0}, "box_min": _VEC3, "box_max": _VEC3,
+        "frames": {"type": "array", "minItems": 1, "maxItems": 64, "items": {
+            "type": "object", "additionalProperties": False, "required": ["time_s", "asset"],
+            "properties": {"time_s": {"type": ["number", "null"]}, "asset": _ASSET,
+                           "to_display": _FACTOR, "suv_per_bq_ml": _FACTOR}}},
+        "display": {"type": ["object", "null"]},
+    },
+}
 _SHORT = {"type": "string", "maxLength": 200}
 _LEGEND = {
     "type": "object", "additionalProperties": False, "required": ["quantity", "unit", "min", "max"],
@@ -70,6 +88,7 @@ def bundle_schema() -> dict:
         "display": {"type": "object", "additionalProperties": _SHORT},
         "legend": _LEGEND,
         "tracer_facts": _TRACER_FACTS,
+        "volumes": {"type": "object", "additionalProperties": False, "properties": {"ct": _VOLUME, "pet": _VOLUME}},
     })
     step = s["$defs"]["step"]
     step["required"] = step["required"] + ["hologram"]
@@ -107,6 +126,8 @@ def step_names(step: dict) -> Iterator[tuple[tuple, str]]:
 def asset_paths(lesson: dict) -> list[str]:
     """The bundle paths of every asset lesson.json names (holograms, thumbnail)."""
     out = [a["path"] for h in lesson.get("holograms", {}).values() for a in (h.get("assets") or {}).values()]
+    out += [f["asset"]["path"] for h in lesson.get("holograms", {}).values()
+            for v in (h.get("volumes") or {}).values() for f in v["frames"]]
     if lesson.get("thumbnail"):
         out.append(lesson["thumbnail"]["path"])
     return out

@@ -96,7 +96,7 @@ def read_bundle(path: str | os.PathLike, *, require_signature: bool = False, tru
             if why:
                 raise fail(f"manifest.json: refused {p!r}: {why}")
             if p != "lesson.json" and not ASSET_NAME.match(p):
-                raise fail(f"manifest.json: unexpected file {p!r} (lesson.json and assets/<sha256>.<glb|usdz|png>)")
+                raise fail(f"manifest.json: unexpected file {p!r} (lesson.json and assets/<sha256>.<glb|usdz|png|nrrd>)")
         if "lesson.json" not in paths:
             raise fail("manifest.json does not list lesson.json")
         extra = sorted(seen - set(paths) - {"manifest.json", "signature.json"})

@@ -239,6 +239,9 @@ def _check(src: LessonSource) -> None:
             tracer = _lesson_tracer(src, base + ("tracer",), h["tracer"])
             if tracer.kind.name == "curves" and "nuclide" not in h:
                 raise src.error(base + ("tracer",), "a curves file needs 'nuclide' (e.g. F-18)")
+            if h.get("pet") == "synthetic" and tracer.kind.name not in ("library", "tracer-file"):
+                raise src.error(base + ("pet",), "a synthetic PET comes from a tracer model (a library ID or a "
+                                "tracer .yaml), not from curves or a PET: give pet: a PET file instead")
             src.tracers[hid] = tracer
         _tracer_fields(src, hid)
         for j, name in enumerate(h.get("structures", [])):

@@ -7,7 +7,8 @@ Layout (docs/lesson-format.md), a zip holding::
                              ``display`` and, with a tracer, ``legend`` and ``tracer_facts``
                              {tracer, nuclide, half_life_s, activity_bq}; the lesson a
                              ``thumbnail``; assets each {path, sha256, size, type})
-    assets/<sha256>.<ext>    holograms (.glb, .usdz) and the thumbnail (.png), named by content
+    assets/<sha256>.<ext>    holograms (.glb, .usdz), the thumbnail (.png) and the slice's CT and
+                             PET volumes (.nrrd, each hologram's ``volumes``), named by content
     manifest.json            {"schema_version": 1, "files": [{"path", "sha256", "size"}]}:
                              lesson.json and the assets, sorted by path (not itself, not the
                              signature)
@@ -31,8 +32,9 @@ from pathlib import Path
 
 from ..fileio import write_atomic
 
-MEDIA_TYPES = {"glb": "model/gltf-binary", "usdz": "model/vnd.usdz+zip", "png": "image/png"}
-ASSET_NAME = re.compile(r"^assets/[0-9a-f]{64}\.(glb|usdz|png)$")
+# .nrrd: the CT and PET volumes of a fused slice (docs/hologram-format.md#volumes)
+MEDIA_TYPES = {"glb": "model/gltf-binary", "usdz": "model/vnd.usdz+zip", "png": "image/png", "nrrd": "application/x-nrrd"}
+ASSET_NAME = re.compile(r"^assets/[0-9a-f]{64}\.(glb|usdz|png|nrrd)$")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 MAX_TOTAL_BYTES = int(os.environ.get("ARKIT_MAX_BUNDLE_BYTES", 512 * 1024 * 1024))
 MAX_RATIO = 200.0  # uncompressed / compressed, per member

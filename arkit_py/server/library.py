@@ -32,7 +32,7 @@ from .quiz import grade, strip_answers, validate_answer
 
 bp = Blueprint("library", __name__)
 log = logging.getLogger("arkit.server")
-ASSET_FILE = re.compile(r"^[0-9a-f]{64}\.(glb|usdz|png)$")
+ASSET_FILE = re.compile(r"^[0-9a-f]{64}\.(glb|usdz|png|nrrd)$")
 TEMP_PREFIXES = (".upload-", ".tmp-", "tmp")  # uploads and asset writes in progress (tmp*: older servers)
 
 
