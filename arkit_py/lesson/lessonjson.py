@@ -42,13 +42,15 @@ _FACTOR = {"type": ["number", "null"], "exclusiveMinimum": 0}
 _VEC3 = {"type": "array", "minItems": 3, "maxItems": 3, "items": {"type": "number"}}
 _VOLUME = {  # one packed volume (scene/volumes.py): a grid in the hologram's frame, frames of NRRD
     "type": "object", "additionalProperties": False,
-    "required": ["unit", "scale", "offset", "source", "shape", "spacing_m", "box_min", "box_max", "frames"],
+    "required": ["unit", "scale", "offset", "source", "shape", "spacing_m", "box_min", "box_max", "ras_min", "ras_max",
+                 "frames"],
     "properties": {
         "unit": {"enum": ["HU", "Bq/mL"]}, "scale": {"type": "number", "exclusiveMinimum": 0}, "offset": _NUMBER,
         "source": {"enum": ["synthetic", "CT", "PET"]}, "fwhm_mm": {"type": "number", "minimum": 0},
         "shape": {"type": "array", "minItems": 3, "maxItems": 3,
                   "items": {"type": "integer", "minimum": 1, "maximum": 2048}},
         "spacing_m": {"type": "number", "exclusiveMinimum": 0}, "box_min": _VEC3, "box_max": _VEC3,
+        "ras_min": _VEC3, "ras_max": _VEC3,
         "frames": {"type": "array", "minItems": 1, "maxItems": 64, "items": {
             "type": "object", "additionalProperties": False, "required": ["time_s", "asset"],
             "properties": {"time_s": {"type": ["number", "null"]}, "asset": _ASSET,

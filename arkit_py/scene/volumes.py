@@ -133,10 +133,16 @@ class Packed:
         return {"path": f"assets/{digest}.nrrd", "sha256": digest, "size": len(data), "type": MEDIA_TYPE}
 
 
-def _box(meta_grid: Grid) -> dict:
-    return {"shape": list(meta_grid.shape), "spacing_m": round(meta_grid.spacing_m, 9),
-            "box_min": [round(float(v), 9) for v in meta_grid.box_min],
-            "box_max": [round(float(v), 9) for v in meta_grid.box_max]}
+def _box(grid: Grid, to_ras: np.ndarray) -> dict:
+    """The grid as lesson.json gives it: its box in the hologram's frame and in RAS mm."""
+    m = np.asarray(to_ras, dtype=np.float64)
+    corners = np.array([[x, y, z] for x in (grid.box_min[0], grid.box_max[0]) for y in (grid.box_min[1], grid.box_max[1])
+                        for z in (grid.box_min[2], grid.box_max[2])]) @ m[:3, :3].T + m[:3, 3]
+    return {"shape": list(grid.shape), "spacing_m": round(grid.spacing_m, 9),
+            "box_min": [round(float(v), 9) for v in grid.box_min],
+            "box_max": [round(float(v), 9) for v in grid.box_max],
+            "ras_min": [round(float(v), 3) for v in corners.min(0)],
+            "ras_max": [round(float(v), 3) for v in corners.max(0)]}
 
 
 def frame_times(until_s: float, n: int) -> list[float]:
@@ -163,7 +169,7 @@ def pack_volumes(*, lo, hi, to_ras, profile: str, ct=None, pet=None, display=Non
         hu = resample(ct[0], ct[1], grid, to_ras, outside=-1000.0)
         raw = np.clip(np.rint(hu) - CT_OFFSET, 0, 65535).astype(np.uint16)
         asset = packed.add(nrrd_bytes(raw, grid, to_ras, "CT, HU = raw - 1024"))
-        packed.meta["ct"] = {"unit": "HU", "scale": 1.0, "offset": float(CT_OFFSET), "source": ct[2], **_box(grid),
+        packed.meta["ct"] = {"unit": "HU", "scale": 1.0, "offset": float(CT_OFFSET), "source": ct[2], **_box(grid, to_ras),
                              "frames": [{"time_s": None, "asset": asset}]}
     if pet:
         grid = grid_for(lo, hi, pet_voxels, PET_FLOOR_MM)
@@ -177,7 +183,7 @@ def pack_volumes(*, lo, hi, to_ras, profile: str, ct=None, pet=None, display=Non
             frames.append({"time_s": None if t is None else round(float(t), 3), "asset": asset,
                            "to_display": _sig(pet["to_display"][i]), "suv_per_bq_ml": _sig(pet["suv_per_bq_ml"][i])})
         packed.meta["pet"] = {"unit": "Bq/mL", "scale": float(f"{scale:.9g}"), "offset": 0.0, "source": pet["source"],
-                              **_box(grid), "frames": frames, "display": display,
+                              **_box(grid, to_ras), "frames": frames, "display": display,
                               **({"fwhm_mm": pet["fwhm_mm"]} if pet.get("fwhm_mm") is not None else {})}
     return packed
 

@@ -297,9 +297,11 @@ export function shown(object) {
   return !material || material.visible !== false;
 }
 
-/** The structure under the ray: one seen through the body wins over the body. */
-export function pickStructure(raycaster, scene, structures) {
-  const hits = raycaster.intersectObject(scene, true).filter((h) => h.object.isMesh && shown(h.object));
+/** The structure under the ray: one seen through the body wins over the body. ``keep(hit)``,
+ * when given, drops hits it refuses (the part a slice plane clips away). */
+export function pickStructure(raycaster, scene, structures, keep = null) {
+  const hits = raycaster.intersectObject(scene, true)
+    .filter((h) => h.object.isMesh && shown(h.object) && !h.object.userData.arkitSlice && (!keep || keep(h)));
   let body = null;
   for (const hit of hits) {
     const s = structureOfHit(hit, structures);

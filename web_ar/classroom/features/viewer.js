@@ -18,12 +18,13 @@ import { OrbitControls } from 'three/examples/jsm/controls/OrbitControls.js';
 
 import {
   BACKGROUND, VIEWS, addOverlays, clipTime, collectStructures, createLoader, fitBox, highlightMaterials,
-  legendOf, loadErrorText, patchColourOnlyMorphs, pickStructure, removeOverlays, structureBox,
+  legendOf, loadErrorText, patchColourOnlyMorphs, pickStructure, removeOverlays, shown, structureBox,
 } from '../../lib/hologram.js';
 import { applyLookTo, lookState } from '../../lib/look.js';
 import { h, stepHologram } from '../core/common.js';
 import { emit } from './events.js';
 import { LabelLayer, surfaceAnchor } from './labels.js';
+import { SliceView, probeText } from './slice.js';
 
 const LIVE_HIGHLIGHT = 0x4ad8ff; // the lecturer's pointer colour (style.css --live)
 const SELECTION = 0xffffff; // the student's own selection (style.css --selection)
@@ -51,11 +52,12 @@ export class HologramView {
    * 'tap' | 'keyboard', ``onStatus(text, isError)`` and / or ``statusElement`` (shows it), ``time()`` -> seconds after
    * administration to show now, or null (called every frame), ``onLoaded(view)`` after a
    * hologram file is in the scene, ``onLabels(labels)`` when the step's labels change,
-   * ``label``: what the canvas is called for screen readers.
+   * ``label``: what the canvas is called for screen readers, ``onProbe(result)`` when a tap
+   * lands on the slice plane ({hu, value, unit, quantity, suv, ras_mm}: features/slice.js).
    */
   constructor(container, {
     interactive = true, onPick = null, onStatus = null, statusElement = null, time = null, onLoaded = null, onLabels = null,
-    label = 'The lesson’s hologram',
+    onProbe = null, label = 'The lesson’s hologram',
   } = {}) {
     this.container = container;
     this.onLabels = onLabels;
@@ -73,6 +75,7 @@ export class HologramView {
       };
     }
     this.onLoaded = onLoaded;
+    this.onProbe = onProbe;
     this.timeSource = time;
     this.id = ++viewCount;
     this.info = {
@@ -102,6 +105,8 @@ export class HologramView {
       'aria-valuemax': '100', hidden: true,
     }, h('span', { class: 'track' }, h('span', { class: 'fill' })), h('span', { class: 'text' }));
     container.append(this.progress);
+    this.readout = h('p', { class: 'slice-readout', role: 'status', 'aria-live': 'polite', hidden: true });
+    container.append(this.readout);
 
     try {
       if (!window.WebGL2RenderingContext) throw new Error('no WebGL2RenderingContext');
@@ -114,6 +119,9 @@ export class HologramView {
         'quizzes still work below.', err);
       return;
     }
+    this.renderer.localClippingEnabled = true; // the slice plane clips the hologram
+    this.slice = new SliceView(this);
+    this.info.slice = this.slice.info;
     this.scene = new THREE.Scene();
     this.scene.background = new THREE.Color(BACKGROUND);
     this.camera = new THREE.PerspectiveCamera(40, 1, 0.01, 100);
@@ -271,6 +279,7 @@ export class HologramView {
       this.showProgress(null);
       this.use(url, gltf);
     }
+    this.slice.setVolumes(holo.volumes || null);
     this.applyStep(step, { keepView });
     this.onStatus('', false);
     emit('arkit:loaded', {
@@ -322,6 +331,7 @@ export class HologramView {
   }
 
   clear() {
+    if (this.slice) this.slice.setVolumes(null);
     removeOverlays(this.stepOverlays);
     removeOverlays(this.liveOverlays);
     removeOverlays(this.selectionOverlays);
@@ -635,18 +645,73 @@ export class HologramView {
     });
   }
 
-  /** The structure under normalised device coordinates (x, y), or null. */
+  /** The structure under normalised device coordinates (x, y), or null (not on the part a slice clips away). */
   structureAt(x, y) {
     if (!this.current) return null;
     const raycaster = new THREE.Raycaster();
     raycaster.setFromCamera(new THREE.Vector2(x, y), this.camera);
-    return pickStructure(raycaster, this.scene, this.current.structures);
+    return pickStructure(raycaster, this.scene, this.current.structures, this.keptHit());
+  }
+
+  /** A filter of raycast hits: those on the side of the slice plane that is drawn (null: no slice). */
+  keptHit() {
+    if (!this.slice.info.shown) return null;
+    const root = this.current.root;
+    return (hit) => this.slice.kept(root.worldToLocal(hit.point.clone()));
+  }
+
+  /**
+   * The slice plane under (x, y) when nothing opaque lies in front of it: {distance, point
+   * (hologram frame), probe}; or null.
+   */
+  sliceAt(x, y) {
+    if (!this.current || !this.slice.info.shown) return null;
+    const raycaster = new THREE.Raycaster();
+    raycaster.setFromCamera(new THREE.Vector2(x, y), this.camera);
+    const hit = this.slice.hit(raycaster);
+    if (!hit) return null;
+    const keep = this.keptHit();
+    const nearer = raycaster.intersectObject(this.current.root, true).some((o) => o.object.isMesh
+      && !o.object.userData.arkitSlice && o.distance < hit.distance - 1e-4 && shown(o.object) && keep(o)
+      && !(o.object.material && o.object.material.transparent));
+    return nearer ? null : hit;
+  }
+
+  /** Shows (and hands to onProbe) what the slice reads at a hit: the CT number and the SUV. */
+  showProbe(result) {
+    this.info.probe = result;
+    this.readout.textContent = result ? probeText(result) : '';
+    this.readout.hidden = !result;
+    if (result && this.onProbe) this.onProbe(result);
   }
 
   pickAt(x, y, how) {
     if (!this.current) return;
+    const onSlice = this.sliceAt(x, y);
+    if (onSlice) {
+      this.showProbe(onSlice.probe);
+      return;
+    }
     const name = this.structureAt(x, y);
     if (this.onPick) this.onPick(name, name ? this.current.structures.get(name).display : null, how);
+  }
+
+  /** Page coordinates {x, y} of a RAS point (mm) of the hologram as the camera shows it, or null. */
+  screenOfRas(ras) {
+    const local = this.current && this.slice.fromRas(ras);
+    if (!local) return null;
+    this.current.root.updateWorldMatrix(true, false);
+    this.camera.updateMatrixWorld();
+    const p = this.current.root.localToWorld(local).project(this.camera);
+    const rect = this.renderer.domElement.getBoundingClientRect();
+    return { x: rect.left + ((p.x + 1) / 2) * rect.width, y: rect.top + ((1 - p.y) / 2) * rect.height };
+  }
+
+  /** The slice to show (a lesson step's ``slice``, the live state's), or null to take it away. */
+  setSlice(slice) {
+    if (!this.renderer) return;
+    if (!slice) this.showProbe(null);
+    this.slice.set(slice);
   }
 
   /** A structure's display name from the hologram file (extras.display), if loaded. */
@@ -731,6 +796,10 @@ export class HologramView {
           this.needsRender = true;
         }
       }
+    }
+    if (this.slice.info.shown) {
+      if (this.timeSource) this.slice.setTime(this.timeSource());
+      this.slice.updateWorldPlane(); // the hologram may have moved (AR placement)
     }
     if (this.tween) this.stepTween(now);
     if (this.controls && this.controls.update()) this.needsRender = true;

@@ -58,6 +58,7 @@ const viewer = new HologramView($('viewport'), {
   onLabels: (labels) => xrui.setLabels(labels),
 });
 hooks.hologram = viewer.info;
+hooks.slice = { screenOfRas: (ras) => viewer.screenOfRas(ras) }; // where a test looks on the plane
 
 // ---------------------------------------------------------------------------- AR
 // WebXR where the device has it (immersive-ar; immersive-vr on HoloLens), a Quick Look link
@@ -208,6 +209,7 @@ function render() {
   }
   timeline.setRemote(state.playback);
   applyLive();
+  viewer.setSlice(state.slice || null); // the lecturer's plane (the step's until moved)
   renderQuiz();
 }
 

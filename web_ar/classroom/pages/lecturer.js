@@ -8,11 +8,12 @@
 // join message, never in a URL.
 
 import {
-  $, api, fill, formatTime, h, hooks, isTyping, problemText, renderStep, showStatus, stepStructures, structureName,
+  $, api, fill, formatTime, h, hooks, isTyping, problemText, renderStep, showStatus, stepHologram, stepStructures, structureName,
 } from '../core/common.js';
 import { setPage } from '../features/events.js';
 import { connectLive } from '../features/live.js';
 import { answerText, distributionView } from '../features/quiz.js';
+import { SliceControls } from '../features/slice_controls.js';
 import { Timeline, stepTime } from '../features/timeline.js';
 
 const code = document.body.dataset.code;
@@ -136,9 +137,12 @@ function render() {
     shownStep = state.step;
     renderStep($('step'), lesson, state.step);
     renderHighlightChoices();
+    const step = lesson.steps[state.step];
+    sliceControls.setVolumes((lesson.holograms[stepHologram(lesson, step)] || {}).volumes || null);
     timeline.setStep(stepTime(lesson, state.step));
   }
   $('highlight').value = state.highlight || '';
+  sliceControls.setSlice(state.slice || null);
   timeline.setRemote(state.playback);
   renderQuiz();
   renderPeople();
@@ -159,6 +163,9 @@ function renderHighlightChoices() {
 
 // -- playback: the session's tracer time (features/timeline.js in 'control' mode: play,
 // pause, the scrubber and the speed go out as actions; the time shown is the session's)
+
+// the slice plane for every screen: the control action slice (null takes it away)
+const sliceControls = new SliceControls($('slice-controls'), { onChange: (slice) => control('slice', { slice }) });
 
 const timeline = new Timeline($('playback'), {
   mode: 'control',

@@ -31,6 +31,7 @@ const viewer = new HologramView($('viewport'), {
   },
 });
 hooks.hologram = viewer.info;
+hooks.slice = { screenOfRas: (ras) => viewer.screenOfRas(ras) }; // where a test looks on the plane
 // Not operable here (the lecturer drives it): an image with its name for screen readers.
 
 function renderParticipants() {
@@ -91,6 +92,7 @@ async function render() {
     await viewer.showStep(lesson, state.step);
   }
   viewer.setHighlight(state.highlight);
+  viewer.setSlice(state.slice || null);
   viewer.invalidate();
 }
 

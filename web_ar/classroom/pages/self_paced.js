@@ -16,6 +16,7 @@ import {
 import { emit, setPage } from '../features/events.js';
 import { answerText, matches, quizForm } from '../features/quiz.js';
 import { SceneQuiz } from '../features/scene_quiz.js';
+import { SliceControls } from '../features/slice_controls.js';
 import { Timeline, stepTime } from '../features/timeline.js';
 import { HologramView } from '../features/viewer.js';
 import { narrationText, setupXR, sharedXRAction, updateQuickLook } from '../features/xr_page.js';
@@ -40,6 +41,7 @@ const viewer = new HologramView($('viewport'), {
   time: () => timeline.now(),
 });
 hooks.hologram = viewer.info;
+hooks.slice = { screenOfRas: (ras) => viewer.screenOfRas(ras) }; // where a test looks on the plane
 
 const timeline = new Timeline($('playback'), {
   mode: 'local',
@@ -129,6 +131,8 @@ async function submitAnswer(quiz, value, from) {
   return { ok: true, message };
 }
 
+const sliceControls = new SliceControls($('slice-controls'), { onChange: (slice) => viewer.setSlice(slice) });
+
 function show(i) {
   if (!lesson) return;
   index = Math.max(0, Math.min(lesson.steps.length - 1, i));
@@ -143,6 +147,10 @@ function show(i) {
   timeline.setStep(stepTime(lesson, index));
   renderQuiz(step);
   viewer.showStep(lesson, index);
+  // the step's slice, which the student may move on their own
+  sliceControls.setVolumes((lesson.holograms[stepHologram(lesson, step)] || {}).volumes || null);
+  sliceControls.setSlice(step.slice || null);
+  viewer.setSlice(step.slice || null);
   xrui.setCaptions(step.title || '', narrationText(step.narration_html));
   xrui.setNav({ position: `${index + 1}/${lesson.steps.length}` });
   updateXRQuiz(step);
