@@ -35,7 +35,7 @@ export class SliceControls {
     this.freeBase = null;
     this.volumes = null;
     this.timer = null;
-    this.last = 0;
+    this.last = -Infinity;
     const id = (s) => `${idPrefix}-${s}`;
     this.plane = h('select', { id: id('plane') },
       h('option', { value: '', text: 'Off' }),
