@@ -62,8 +62,9 @@ def main(argv: list[str]) -> int:
             parts = _hologram(src, hid, cache, versions, 0.02, 0.96, f"hologram {hid}")
             from ..lesson.bundle import _glb_facts
 
+            volumes = json.loads(parts["volumes"]) if "volumes" in parts else None  # the slice's CT and PET
             say(ok=True, key=hologram_key(src, hid, versions), structures=json.loads(parts["structures"]),
-                **_glb_facts(parts["glb"]))
+                **_glb_facts(parts["glb"]), **({"volumes": volumes} if volumes else {}))
             return 0
         out, cache = Path(argv[2]), Path(argv[3])
         ids = list(src.data["holograms"])

@@ -194,7 +194,7 @@ class Builder:
                 raise SessionError("bad_lesson", final.get("error") or "the build failed")
             if row.kind == "hologram":
                 return {"result_json": json.dumps({k: final[k] for k in ("key", "structures", "display", "legend",
-                                                                           "tracer_facts") if k in final})}
+                                                                           "tracer_facts", "volumes") if k in final})}
             from .library import collect_garbage, store_bundle
 
             self._update(row.id, progress=0.97, step="adding the lesson to the library")
@@ -287,6 +287,9 @@ def job_json(row: BuildJob) -> dict:
         if row.result_json:
             result = json.loads(row.result_json)
             out["hologram"] = {**result, "glb": f"/api/previews/{result['key']}.glb"}
+            for volume in (result.get("volumes") or {}).values():  # the slice's NRRD, from the same cache entry
+                for frame in volume["frames"]:
+                    frame["asset"]["path"] = f"api/previews/{result['key']}-{frame['asset']['sha256']}.nrrd"
     return out
 
 
@@ -357,15 +360,19 @@ def get_job(job: str):
 
 @bp.get("/api/previews/<name>")
 def preview_glb(name: str):
-    """A hologram the studio previews, from the build cache (only for the signed-in)."""
+    """A hologram the studio previews (``<key>.glb``) or one of its slice volumes
+    (``<key>-<sha256>.nrrd``), from the build cache (only for the signed-in)."""
     require_lecturer()
-    key, _, ext = name.partition(".")
-    if ext != "glb" or len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+    stem, _, ext = name.partition(".")
+    key, _, digest = stem.partition("-")
+    hexes = all(len(k) == 64 and all(c in "0123456789abcdef" for c in k) for k in ((key, digest) if digest else (key,)))
+    if not hexes or (ext, bool(digest)) not in (("glb", False), ("nrrd", True)):
         raise SessionError("not_found", "no such preview")
-    path = cache_dir(current_app) / key / "hologram.glb"
+    path = cache_dir(current_app) / key / ("hologram.glb" if ext == "glb" else f"{digest}.nrrd")
     if not path.is_file():
         raise SessionError("not_found", "no such preview (build it again)")
-    response = send_file(path, mimetype="model/gltf-binary", conditional=True, etag=key, max_age=86400)
+    mimetype = "model/gltf-binary" if ext == "glb" else "application/x-nrrd"
+    response = send_file(path, mimetype=mimetype, conditional=True, etag=stem, max_age=86400)
     response.headers["Cache-Control"] = "private, max-age=86400, immutable"
     return response
 

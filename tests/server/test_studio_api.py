@@ -5,6 +5,7 @@ and its CSRF rules, build jobs (done, failed, a restart mid-build), imports and 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import time
@@ -411,6 +412,30 @@ def test_a_hologram_preview_is_served_to_the_studio_only(client):
         assert r.status_code == 200 and r.mimetype == "model/gltf-binary" and r.data[:4] == b"glTF"
     r = client.post("/api/lessons/preview-me/preview", json={"yaml": text, "hologram": "nope"}, headers=AUTH)
     assert r.status_code == 422 and r.get_json()["error"] == "bad_request"
+
+
+def test_a_preview_with_a_ct_and_pet_serves_its_slice_volumes(client):
+    """The studio's preview of a hologram with ct: and pet: carries the volumes, each frame at
+    a preview address of the same cache entry (NRRD, for the signed-in only)."""
+    holograms = f'  body: {{source: "{BODY}", usdz: false, tracer: fdg, ct: synthetic, pet: synthetic}}'
+    text = lesson("preview-slice", "  - {title: One, narration: First., slice: {axis: axial, at_mm: 400}}\n", holograms)
+    assert put(client, "preview-slice", text).status_code == 200
+    r = client.post("/api/lessons/preview-slice/preview", json={"yaml": text, "hologram": "body"}, headers=AUTH)
+    job = wait_job(client, r.get_json()["job"])
+    assert job["state"] == "done", job
+    volumes = job["hologram"]["volumes"]
+    assert set(volumes) == {"ct", "pet"} and len(volumes["pet"]["frames"]) == 4
+    key = job["hologram"]["key"]
+    for v in volumes.values():
+        for frame in v["frames"]:
+            path = "/" + frame["asset"]["path"]
+            assert path == f"/api/previews/{key}-{frame['asset']['sha256']}.nrrd"
+            assert client.get(path).status_code == 401  # not for students
+            with client.get(path, headers=AUTH) as r:
+                assert r.status_code == 200 and r.mimetype == "application/x-nrrd" and r.data.startswith(b"NRRD")
+                assert hashlib.sha256(r.data).hexdigest() == frame["asset"]["sha256"]
+    for bad in (f"{key}.nrrd", f"{key}-{'0' * 64}.glb", f"{key}-{'0' * 64}.nrrd", f"{key}-../x.nrrd"):
+        assert client.get(f"/api/previews/{bad}", headers=AUTH).status_code == 404, bad
 
 
 # -- library actions ----------------------------------------------------------------------

@@ -311,3 +311,44 @@ def test_quizzes_of_every_kind_an_uploaded_study_and_a_drag(browser, studio_serv
         assert not guard.blocked and not guard.errors, (guard.blocked, guard.errors)
     finally:
         page.context.close()
+
+
+def test_a_steps_slice_is_set_in_the_studio_and_shown_on_its_hologram(browser, studio_server):
+    """A hologram with a synthetic CT and PET: the studio's view draws the slice the plane
+    controls set, and the step saves it in lesson.yaml (canonical form)."""
+    from tests.helpers import lesson_yaml
+
+    server = studio_server
+    text = lesson_yaml("slice-studio", "Slices in the studio", "A fused slice.", """
+holograms:
+  body: {source: "phantom:mird-adult?voxel=8", usdz: false, tracer: fdg, ct: synthetic, pet: synthetic}
+steps:
+  - {title: One, narration: First.}
+""")
+    assert http("PUT", f"{server.url}/api/lessons/slice-studio/source", {"yaml": text}, token=KEY)[0] == 200
+    page, guard = guarded_page(browser, server.origin, viewport=(1400, 900), name="studio")
+    try:
+        sign_in(page, server)
+        page.goto(f"{server.url}/studio/slice-studio")
+        wait_studio(page, "s.ready && s.previewState === 'done' && s.hologram.loaded", BUILD_MS)
+        page.locator("#slice-box").wait_for()
+        assert not studio(page, "s.hologram.slice.shown")
+        page.select_option("#slice-plane", "axial")
+        wait_studio(page, "s.hologram.slice.shown && s.hologram.slice.slice.axis === 'axial'", 30_000)
+        page.locator("#slice-blend").fill("20")
+        wait_studio(page, "s.hologram.slice.slice.blend === 0.2")
+        page.select_option("#slice-window", "lung")
+        wait_studio(page, "s.hologram.slice.slice.ct_window === 'lung'")
+        page.click("#save")
+        wait_studio(page, "!s.dirty")
+        saved = saved_source(server, "slice-studio")["steps"][0]["slice"]
+        assert saved["axis"] == "axial" and saved["blend"] == 0.2 and saved["ct_window"] == "lung"
+        assert isinstance(saved["at_mm"], (int, float))
+        page.select_option("#slice-plane", "")  # off: the step loses its slice
+        wait_studio(page, "!s.hologram.slice.shown")
+        page.click("#save")
+        wait_studio(page, "!s.dirty")
+        assert "slice" not in saved_source(server, "slice-studio")["steps"][0]
+        assert not guard.blocked and not guard.errors, (guard.blocked, guard.errors)
+    finally:
+        page.context.close()

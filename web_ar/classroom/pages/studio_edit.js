@@ -18,6 +18,7 @@ import {
 } from '../core/common.js';
 import { showJobProgress, studioApi, waitForJob } from '../core/studio_api.js';
 import { setPage } from '../features/events.js';
+import { SliceControls } from '../features/slice_controls.js';
 import { Timeline, stepTime } from '../features/timeline.js';
 import { HologramView } from '../features/viewer.js';
 
@@ -454,12 +455,21 @@ function viewLesson() {
   const holo = hologramInfo && hologramInfo.hid === hid ? {
     assets: { glb: { path: hologramInfo.glb.replace(/^\//, '') } }, structures: hologramInfo.structures,
     legend: hologramInfo.legend || null, display: hologramInfo.display || {}, tracer: spec.tracer, until: spec.until,
+    volumes: hologramInfo.volumes || null,
   } : { tracer: spec.tracer };
   return {
     holograms: { [hid]: holo },
     steps: [{ ...step, hologram: hid, ...(time ? { time } : { time: undefined }) }],
   };
 }
+
+// the step's slice plane: written into the step as the controls move (null: no slice)
+const sliceControls = new SliceControls($('slice-controls'), {
+  onChange: (slice) => {
+    put(stepPath('slice'), slice);
+    changed({ hologram: false, render: false });
+  },
+});
 
 let shownStep = null;
 function showView({ reframe = false } = {}) {
@@ -468,6 +478,10 @@ function showView({ reframe = false } = {}) {
   const keepView = !reframe && shownStep === studio.step;
   shownStep = studio.step;
   viewer.showStep(lesson, 0, { keepView });
+  const holo = lesson.holograms[Object.keys(lesson.holograms)[0]];
+  sliceControls.setVolumes(holo.volumes);
+  sliceControls.setSlice(lesson.steps[0].slice || null);
+  viewer.setSlice(holo.volumes ? lesson.steps[0].slice || null : null);
   timeline.setStep(stepTime(lesson, 0));
   renderStructureList();
 }
