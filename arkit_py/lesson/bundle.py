@@ -122,6 +122,8 @@ def _body_key(src: LessonSource, hid: str) -> str:
     structures and the profile (not the tracer). Holograms with one body key share meshes."""
     spec = src.data["holograms"][hid]
     body = {k: spec.get(k) for k in ("source", "labels", "ct", "structures", "profile")}
+    if body["ct"] == "synthetic":  # made from this very body for the slice: it adds no outline
+        body["ct"] = None
     inputs = _input_digests(src, spec, ("source", "labels", "ct"))
     return sha256(json.dumps({"body": body, "inputs": inputs}, sort_keys=True, default=str).encode())
 

@@ -58,7 +58,8 @@ const viewer = new HologramView($('viewport'), {
   onLabels: (labels) => xrui.setLabels(labels),
 });
 hooks.hologram = viewer.info;
-hooks.slice = { screenOfRas: (ras) => viewer.screenOfRas(ras) }; // where a test looks on the plane
+// where a test looks on the plane; redraw: a render on the next frame (the frame-rate benchmark)
+hooks.slice = { screenOfRas: (ras) => viewer.screenOfRas(ras), redraw: () => viewer.invalidate() };
 
 // ---------------------------------------------------------------------------- AR
 // WebXR where the device has it (immersive-ar; immersive-vr on HoloLens), a Quick Look link

@@ -31,7 +31,8 @@ const viewer = new HologramView($('viewport'), {
   },
 });
 hooks.hologram = viewer.info;
-hooks.slice = { screenOfRas: (ras) => viewer.screenOfRas(ras) }; // where a test looks on the plane
+// where a test looks on the plane; redraw: a render on the next frame (the frame-rate benchmark)
+hooks.slice = { screenOfRas: (ras) => viewer.screenOfRas(ras), redraw: () => viewer.invalidate() };
 // Not operable here (the lecturer drives it): an image with its name for screen readers.
 
 function renderParticipants() {

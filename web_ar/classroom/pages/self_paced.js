@@ -41,7 +41,8 @@ const viewer = new HologramView($('viewport'), {
   time: () => timeline.now(),
 });
 hooks.hologram = viewer.info;
-hooks.slice = { screenOfRas: (ras) => viewer.screenOfRas(ras) }; // where a test looks on the plane
+// where a test looks on the plane; redraw: a render on the next frame (the frame-rate benchmark)
+hooks.slice = { screenOfRas: (ras) => viewer.screenOfRas(ras), redraw: () => viewer.invalidate() };
 
 const timeline = new Timeline($('playback'), {
   mode: 'local',
