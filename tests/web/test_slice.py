@@ -2,7 +2,8 @@
 pixels on the plane where the liver is are its CT grey in the soft-tissue window and its
 SUV's colour in the hologram's palette (DOTATATE: a hot liver beside a cold stomach) (computed here from the bundle's NRRD by its own
 geometry, not by the client's), at the patient's right and not mirrored; a tap reads the CT
-number and the SUV; the lecturer's slice reaches every student and the projection."""
+number and the SUV; the lecturer's slice reaches every student and the projection; in AR
+(iwer) the controller moves the plane."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tests.helpers import ServeProcess, build_test_lesson, lesson_yaml
 from tests.web.classroom_server import STATIC, guarded_page
 from tests.web.conftest import unavailable
 from tests.web.events import wait_state
+from tests.web.test_join_ar import table_top  # noqa: F401 (fixture)
 from tests.web.test_preview import frames_drawn
 
 KEY = "lecturer-key-for-slice-tests-0123456789ab"
@@ -201,3 +203,69 @@ def test_the_lecturers_slice_reaches_every_student_and_the_projection(browser, s
     finally:
         for page, _ in pages:
             page.context.close()
+
+
+def test_in_ar_the_controller_moves_the_plane_along_its_normal(browser, slice_server, table_top):  # noqa: F811
+    """Under iwer (an emulated Quest 3 in a captured office): the hologram placed on the
+    table, the trigger held on the slice plane and the controller moved 2 cm towards the
+    viewer moves the coronal plane anteriorly by 2 cm over the hologram's scale, without
+    turning the hologram; the page's controls follow; a long pull stops at the scan's edge."""
+    from tests.web.test_join_ar import INJECT, ar_state, wait_ar
+
+    if not INJECT.is_file():
+        unavailable("WebXR init script not built: run npm ci --prefix web_ar && npm run build --prefix web_ar")
+    server, z = slice_server
+    page, guard = guarded_page(browser, server.url, viewport=(1000, 720), name="AR self-paced")
+    try:
+        page.context.add_init_script(path=str(INJECT))
+        page.goto(server.url + "/lessons/slice-web")
+        page.wait_for_function("() => { const h = window.__arkitClass && window.__arkitClass.hologram;"
+                               " return !!h && h.loaded && h.slice.shown; }", timeout=LOAD_MS)
+        page.locator("#enter-ar").wait_for(state="visible", timeout=15_000)
+        page.evaluate("t => window.__xrtest.setHeadset([0, 1.6, 0.35], [t.x, t.y, t.z])", table_top)
+        page.click("#enter-ar")
+        wait_ar(page, "s.inSession")
+        page.evaluate("() => window.__xrtest.waitFrames(3)")
+        target = [table_top["x"] + 0.1, table_top["y"], table_top["z"] + 0.1]
+        page.evaluate("([f, t]) => window.__xrtest.aim('right', f, t)", [[0.2, 1.2, 0.1], target])
+        page.evaluate("() => window.__xrtest.waitFrames(3)")
+        page.evaluate("() => window.__xrtest.press('right', 'trigger')")
+        state = wait_ar(page, "s.placed")
+        before = page.evaluate("() => window.__arkitClass.hologram.slice.slice.at_mm")
+        plane = page.evaluate("() => window.__xrtest.objectInfo('arkit_slice')")
+        assert plane and plane["visible"]
+        assert page.evaluate("() => window.__xrtest.aimAtObject('arkit_slice', 'right', 0.25)")
+        page.evaluate("() => window.__xrtest.waitFrames(2)")
+        page.evaluate("() => window.__xrtest.hold('right', 'trigger', 1)")
+        assert page.evaluate("() => window.__arkitClass.hologram.slice.grabbed") is True
+        # 2 cm towards the viewer, in steps as a hand moves
+        head = page.evaluate("() => window.__xrtest.headset()")
+        toward = [head[0] - plane["position"][0], 0.0, head[2] - plane["position"][2]]
+        length = (toward[0] ** 2 + toward[2] ** 2) ** 0.5
+        step = [0.005 * toward[0] / length, 0.0, 0.005 * toward[2] / length]
+        for _ in range(4):
+            page.evaluate("d => window.__xrtest.move('right', d)", step)
+            page.evaluate("() => window.__xrtest.waitFrames(2)")
+        page.evaluate("() => window.__xrtest.hold('right', 'trigger', 0)")
+        after = page.evaluate("() => window.__arkitClass.hologram.slice.slice")
+        moved = ar_state(page)
+        expected = 20.0 / moved["scale"]  # mm of hologram per 2 cm of room, anterior = towards the viewer
+        assert after["axis"] == "coronal" and after["at_mm"] - before == pytest.approx(expected, rel=0.15), \
+            (before, after, moved["scale"])
+        assert moved["turn_deg"] == state["turn_deg"], "holding the trigger on the plane must not turn the hologram"
+        assert page.evaluate("() => window.__arkitClass.hologram.slice.grabbed") is False
+        assert page.locator("#slice-at").input_value() == str(round(after["at_mm"]))
+        # a long pull (20 cm) stops at the front of the scan
+        page.evaluate("() => window.__xrtest.aimAtObject('arkit_slice', 'right', 0.25)")
+        page.evaluate("() => window.__xrtest.waitFrames(2)")
+        page.evaluate("() => window.__xrtest.hold('right', 'trigger', 1)")
+        for _ in range(4):
+            page.evaluate("d => window.__xrtest.move('right', d)", [10 * c for c in step])
+            page.evaluate("() => window.__xrtest.waitFrames(2)")
+        page.evaluate("() => window.__xrtest.hold('right', 'trigger', 0)")
+        front = max(v["ras_max"][1] for v in json.loads(z.read("lesson.json"))["holograms"]["body"]["volumes"].values())
+        assert page.evaluate("() => window.__arkitClass.hologram.slice.slice.at_mm") == int(front)
+        page.evaluate("() => window.__xrtest.endSession()")
+        assert not guard.blocked and not guard.errors, (guard.blocked, guard.errors)
+    finally:
+        page.context.close()

@@ -74,6 +74,16 @@ hooks.endSession = () => (device.activeSession ? device.activeSession.end() : nu
 hooks.setHeadset = (from, to) => setPose(device, from, to);
 hooks.aim = (hand, from, to) => setPose(device.controllers[hand], from, to);
 hooks.press = (hand = 'right', button = 'trigger') => pressAndRelease(device.controllers[hand], button, hooks.waitFrames);
+/** Holds (1) or lets go of (0) ``button``, then waits three session frames (a drag in between). */
+hooks.hold = async (hand = 'right', button = 'trigger', value = 1) => {
+  device.controllers[hand].updateButtonValue(button, value);
+  await hooks.waitFrames(3);
+};
+/** Moves controller ``hand`` by ``delta`` ([x, y, z] m, world), keeping its orientation. */
+hooks.move = (hand, delta) => {
+  const p = device.controllers[hand].position;
+  p.set(p.x + delta[0], p.y + delta[1], p.z + delta[2]);
+};
 
 // The page's objects, duck-typed (the page bundles its own three.js).
 const isStructure = (o) => !!o.userData && o.userData.label != null;

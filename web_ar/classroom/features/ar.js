@@ -28,6 +28,8 @@
 // - Gestures once placed: one finger dragging (screen) or one controller/hand squeezing or
 //   dragging with select held turns it; two fingers, or two controllers/hands squeezing,
 //   pinch-scale and twist it.
+// - A select held on what ``options.grab(ray)`` claims (the slice plane) moves it with the
+//   input instead: ``move(ray)`` every frame, ``end()`` on release (no tap, no turn).
 // - A select (tap, trigger, pinch) on the placed hologram raycasts from that input's target
 //   ray (after ``options.intercept(ray)``, which may claim it for an in-scene button) and
 //   reports the structure under it: ``onSelect(name, display)`` with the structure
@@ -61,6 +63,7 @@ const DEFAULTS = {
   maxScale: 5,
   exposeGlobal: true, // window.__arkitAR
   intercept: null, // (ray) => true when a select was for something else (in-scene buttons)
+  grab: null, // (ray) => {move(ray), end()} when a held select takes an object along (the slice plane), else null
 };
 const INPUT_EVENTS = ['selectstart', 'select', 'selectend', 'squeezestart', 'squeezeend'];
 const HORIZONTAL = Math.cos(THREE.MathUtils.degToRad(25)); // hit normal vs up
@@ -425,6 +428,9 @@ export function createAR({ renderer, scene, camera, root = null, onSelect = null
       case 'selectstart':
         rec.selecting = true;
         rec.dragging = false;
+        // a select held on something that moves by hand (the slice plane) takes it along
+        rec.grab = state.placed && opts.grab && rec.ray ? opts.grab({ origin: rec.ray.origin.clone(),
+          direction: rec.ray.direction.clone() }) : null;
         rec.start = rec.ray ? { direction: rec.ray.direction.clone(), origin: rec.ray.origin.clone(), handle: null } : null;
         break;
       case 'select':
@@ -433,6 +439,11 @@ export function createAR({ renderer, scene, camera, root = null, onSelect = null
         rec.clicked = true;
         break;
       case 'selectend':
+        if (rec.grab) {
+          rec.grab.end();
+          rec.grab = null;
+          rec.clicked = false; // a grab is not a tap
+        }
         if (rec.clicked && !rec.dragging && rec.ray) {
           taps.push({ source, ray: { origin: rec.ray.origin.clone(), direction: rec.ray.direction.clone() }, hit: currentHitFor(rec) });
         }
@@ -736,9 +747,10 @@ export function createAR({ renderer, scene, camera, root = null, onSelect = null
     }
     // A held select becomes a drag once it moves (then its release is not a tap); two
     // touches at once are always a gesture.
-    const selectingScreens = [...inputs.values()].filter((r) => r.selecting && r.source.targetRayMode === 'screen');
+    for (const rec of inputs.values()) if (rec.grab && rec.ray) rec.grab.move(rec.ray); // a grabbed plane follows
+    const selectingScreens = [...inputs.values()].filter((r) => r.selecting && !r.grab && r.source.targetRayMode === 'screen');
     for (const rec of inputs.values()) {
-      if (!rec.selecting || rec.dragging) continue;
+      if (!rec.selecting || rec.dragging || rec.grab) continue;
       const h = handleOf(rec, frame);
       if (!h) continue;
       if (!rec.start) rec.start = {};
@@ -750,7 +762,7 @@ export function createAR({ renderer, scene, camera, root = null, onSelect = null
         rec.dragging = true;
       }
     }
-    const grabbers = [...inputs.values()].filter((r) => r.squeezing || (r.selecting && r.dragging)).slice(0, 2);
+    const grabbers = [...inputs.values()].filter((r) => !r.grab && (r.squeezing || (r.selecting && r.dragging))).slice(0, 2);
     const handles = grabbers.map((r) => handleOf(r, frame));
     if (!grabbers.length || handles.some((h) => !h)) {
       if (gesture) {

@@ -412,6 +412,48 @@ export class SliceView {
     this.clipped.clear();
   }
 
+  /**
+   * A grab of the plane by a hand at ``origin`` (world): {move(ray), end()}; each move
+   * shifts the plane along its normal by the hand's motion along it (hologram metres, so
+   * any AR scale) and hands the new slice to ``onMove``.
+   */
+  grab(origin, onMove) {
+    const cur = this.view.current;
+    const start = origin.clone();
+    const base = { ...this.slice };
+    const nRas = base.axis in AXES ? [0, 1, 2].map((a) => (a === AXES[base.axis] ? 1 : 0)) : base.normal;
+    const normalLocal = this.normal.clone();
+    const grabbed = { active: true };
+    this.info.grabbed = true;
+    return {
+      move: (ray) => {
+        if (!grabbed.active) return;
+        cur.root.updateWorldMatrix(true, false);
+        const toLocal = cur.root.matrixWorld.clone().invert();
+        const a = start.clone().applyMatrix4(toLocal);
+        const b = new THREE.Vector3(...ray.origin.toArray()).applyMatrix4(toLocal);
+        const mm = Math.round(b.sub(a).dot(normalLocal) * 1000); // hologram metres -> RAS mm (the frame's scale)
+        const moved = base.axis in AXES ? { ...base, at_mm: this.clampAt(base.axis, base.at_mm + mm) }
+          : { ...base, point: base.point.map((v, i) => Math.round((v + mm * nRas[i]) * 10) / 10) };
+        if (JSON.stringify(moved) !== JSON.stringify(this.slice)) onMove(moved);
+      },
+      end: () => {
+        grabbed.active = false;
+        this.info.grabbed = false;
+      },
+    };
+  }
+
+  /** ``at_mm`` kept within the volumes' RAS extent along the plane's axis (the plane stays on the scan). */
+  clampAt(axis, atMm) {
+    const a = AXES[axis];
+    const vols = Object.values(this.volumes || {});
+    if (!vols.length) return atMm;
+    const lo = Math.min(...vols.map((v) => v.ras_min[a]));
+    const hi = Math.max(...vols.map((v) => v.ras_max[a]));
+    return Math.min(Math.max(atMm, Math.ceil(lo)), Math.floor(hi));
+  }
+
   /** Whether ``point`` (hologram frame) lies on the kept side of the plane. */
   kept(point) {
     return !this.info.shown || this.localPlane.distanceToPoint(point) >= -1e-6;

@@ -57,7 +57,7 @@ export class HologramView {
    */
   constructor(container, {
     interactive = true, onPick = null, onStatus = null, statusElement = null, time = null, onLoaded = null, onLabels = null,
-    onProbe = null, label = 'The lesson’s hologram',
+    onProbe = null, onSliceMove = null, label = 'The lesson’s hologram',
   } = {}) {
     this.container = container;
     this.onLabels = onLabels;
@@ -76,6 +76,7 @@ export class HologramView {
     }
     this.onLoaded = onLoaded;
     this.onProbe = onProbe;
+    this.onSliceMove = onSliceMove;
     this.timeSource = time;
     this.id = ++viewCount;
     this.info = {
@@ -705,6 +706,21 @@ export class HologramView {
     const p = this.current.root.localToWorld(local).project(this.camera);
     const rect = this.renderer.domElement.getBoundingClientRect();
     return { x: rect.left + ((p.x + 1) / 2) * rect.width, y: rect.top + ((1 - p.y) / 2) * rect.height };
+  }
+
+  /**
+   * A held select (AR controller or hand) on the slice plane: {move(ray), end()} moving the
+   * plane along its normal as the hand moves, or null when the ray misses it. The view's
+   * ``onSliceMove(slice)`` hears each new position (the page keeps it; it is the viewer's own).
+   */
+  grabSlice(ray) {
+    if (!this.current || !this.slice.info.shown) return null;
+    const raycaster = new THREE.Raycaster(new THREE.Vector3(...ray.origin.toArray()), new THREE.Vector3(...ray.direction.toArray()));
+    if (!this.slice.hit(raycaster)) return null;
+    return this.slice.grab(ray.origin, (slice) => {
+      this.slice.set(slice);
+      if (this.onSliceMove) this.onSliceMove(slice);
+    });
   }
 
   /** The slice to show (a lesson step's ``slice``, the live state's), or null to take it away. */

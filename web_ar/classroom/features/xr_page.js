@@ -48,7 +48,7 @@ export function setupXR(viewer, xrui, { onSelect = () => {}, onFrame = () => {} 
       if (s.error && s.error !== error) emit('arkit:ar-status', { status: 'error', mode: s.mode, error: s.error });
       error = s.error;
     },
-    options: { intercept: (ray) => xrui.intercept(ray) },
+    options: { intercept: (ray) => xrui.intercept(ray), grab: (ray) => viewer.grabSlice(ray) },
   });
   // Each hologram the view loads (a step with another file) is the one placed in AR.
   const loaded = viewer.onLoaded;

@@ -133,6 +133,7 @@ async function submitAnswer(quiz, value, from) {
 }
 
 const sliceControls = new SliceControls($('slice-controls'), { onChange: (slice) => viewer.setSlice(slice) });
+viewer.onSliceMove = (slice) => sliceControls.setSlice(slice); // moved by hand in AR: the controls follow
 
 function show(i) {
   if (!lesson) return;
