@@ -164,6 +164,81 @@ def test_the_slice_shows_the_liver_in_ct_grey_and_pet_colour_at_its_place(browse
         page.context.close()
 
 
+def drag(page, start: dict, end: dict, *, hold_ms: int, steps: int = 8) -> None:
+    """A mouse press at ``start``, held still ``hold_ms``, moved to ``end`` in ``steps`` and released."""
+    page.mouse.move(start["x"], start["y"])
+    page.mouse.down()
+    page.wait_for_timeout(hold_ms)
+    for i in range(1, steps + 1):
+        f = i / steps
+        page.mouse.move(start["x"] + f * (end["x"] - start["x"]), start["y"] + f * (end["y"] - start["y"]))
+        page.wait_for_timeout(20)
+    page.mouse.up()
+
+
+def settle(page, where, *, timeout_s: float = 20.0) -> dict:
+    """``where()`` (a screen point) once it stays within a tenth of a pixel over three frames."""
+    import time
+
+    last, deadline = where(), time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        frames_drawn(page, 3)
+        now = where()
+        if abs(now["x"] - last["x"]) < 0.1 and abs(now["y"] - last["y"]) < 0.1:
+            return now
+        last = now
+    raise AssertionError(f"the view kept moving: {last}")
+
+
+def test_a_press_held_on_the_plane_drags_it_along_its_normal_in_the_inline_view(browser, slice_server):
+    """A quick drag turns the view and leaves the plane; a press held on the plane moves it:
+    face-on (a coronal plane from the front) dragging up pushes it away, posteriorly, by the
+    pointer's millimetres at the plane; at an angle the grabbed point follows the pointer
+    along the normal. The view does not turn while the plane moves; the controls follow."""
+    server, _ = slice_server
+    page, guard = open_self_paced(browser, server)
+    at = lambda: page.evaluate("() => window.__arkitClass.hologram.slice.slice.at_mm")  # noqa: E731
+    screen = lambda ras: page.evaluate("(r) => window.__arkitClass.slice.screenOfRas(r)", list(map(float, ras)))  # noqa: E731
+    try:
+        page.locator("#viewport canvas").focus()
+        for _ in range(5):
+            page.keyboard.press("+")  # zoom in: a pixel is about a millimetre
+        where = settle(page, lambda: screen(LIVER))
+        above = screen(LIVER + [0.0, 0.0, 10.0])
+        px_per_mm = (where["y"] - above["y"]) / 10.0
+        assert px_per_mm > 0.6, px_per_mm
+
+        # face-on: held, then 30 px up = 30 / px_per_mm mm posterior
+        drag(page, where, {"x": where["x"], "y": where["y"] - 30}, hold_ms=500)
+        frames_drawn(page, 2)
+        moved = at()
+        assert moved - A_MM == pytest.approx(-30 / px_per_mm, rel=0.15, abs=1.5), (A_MM, moved, px_per_mm)
+        assert moved < A_MM - 3
+        still = screen(LIVER)
+        assert abs(still["x"] - where["x"]) < 1 and abs(still["y"] - where["y"]) < 1, "the view must not turn"
+        assert page.locator("#slice-at").input_value() == str(round(moved))
+        assert page.evaluate("() => window.__arkitClass.hologram.slice.grabbed") is False
+
+        # a drag at once turns the view (about 50 degrees) and leaves the plane where it is
+        drag(page, where, {"x": where["x"] + 160, "y": where["y"]}, hold_ms=0, steps=16)
+        settle(page, lambda: screen(LIVER))  # the inertia of the turn dies away
+        assert at() == moved
+        turned = screen(LIVER)
+        assert abs(turned["x"] - where["x"]) > 5, "a quick drag turns the view"
+
+        # at an angle: the grabbed point follows the pointer 40 mm along the normal (anterior)
+        point = np.array([LIVER[0], moved, LIVER[2]])
+        start, end = screen(point), screen(point + [0.0, 40.0, 0.0])
+        assert np.hypot(end["x"] - start["x"], end["y"] - start["y"]) > 15, "the normal must show on the screen"
+        drag(page, start, end, hold_ms=500)
+        frames_drawn(page, 2)
+        assert at() - moved == pytest.approx(40, abs=4), (moved, at())
+        assert page.locator("#slice-at").input_value() == str(round(at()))
+        assert not guard.blocked and not guard.errors, (guard.blocked, guard.errors)
+    finally:
+        page.context.close()
+
+
 def test_the_lecturers_slice_reaches_every_student_and_the_projection(browser, slice_server):
     server, _ = slice_server
     from tests.helpers import http

@@ -24,6 +24,7 @@ export const CT_WINDOWS = Object.freeze({ soft_tissue: [40, 400], lung: [-600, 1
 /** The RAS axis each standard plane is normal to. */
 export const AXES = Object.freeze({ sagittal: 0, coronal: 1, axial: 2 });
 const CLIP_GAP_M = 0.0005;
+const SLIDE_SIDEWAYS = THREE.MathUtils.degToRad(30); // a plane seen more face-on than this is pushed, not slid
 
 const VERTEX = /* glsl */ `
 uniform mat4 planeToHolo;
@@ -420,19 +421,64 @@ export class SliceView {
   grab(origin, onMove) {
     const cur = this.view.current;
     const start = origin.clone();
+    const normalLocal = this.normal.clone();
+    return this.mover(onMove, (ray) => {
+      cur.root.updateWorldMatrix(true, false);
+      const toLocal = cur.root.matrixWorld.clone().invert();
+      const a = start.clone().applyMatrix4(toLocal);
+      const b = new THREE.Vector3(...ray.origin.toArray()).applyMatrix4(toLocal);
+      return b.sub(a).dot(normalLocal);
+    });
+  }
+
+  /**
+   * A drag of the plane from ``point`` (hologram frame, on the plane) by a pointer in the
+   * inline view: {move(ray), end()} with ``ray`` a world THREE.Ray from the camera through the
+   * pointer, ``ray0`` the one the drag began with and ``up`` the camera's up (world). Seen at
+   * an angle (the normal at least SLIDE_SIDEWAYS from the line of sight), the grabbed point
+   * slides along the normal to where that line passes nearest the pointer's ray, so the plane
+   * stays under the pointer; seen face-on, where the normal cannot be followed on the screen,
+   * dragging up pushes the plane away from the viewer and down pulls it closer, a pointer's
+   * metre (at the plane) a metre.
+   */
+  slide(point, ray0, up, onMove) {
+    const cur = this.view.current;
+    const p0 = point.clone();
+    const n = this.normal.clone();
+    cur.root.updateWorldMatrix(true, false);
+    const toLocal = cur.root.matrixWorld.clone().invert();
+    const local = (ray) => ray.clone().applyMatrix4(toLocal);
+    const d0 = local(ray0).direction.normalize();
+    const upLocal = up.clone().transformDirection(toLocal);
+    const facing = new THREE.Vector3().crossVectors(n, d0).length() < Math.sin(SLIDE_SIDEWAYS);
+    const screenPlane = new THREE.Plane().setFromNormalAndCoplanarPoint(d0, p0);
+    const away = Math.sign(n.dot(d0)) || 1;
+    return this.mover(onMove, (ray) => {
+      const r = local(ray);
+      if (facing) {
+        const q = r.intersectPlane(screenPlane, new THREE.Vector3());
+        return q ? q.sub(p0).dot(upLocal) * away : null;
+      }
+      const d = r.direction;
+      const w = p0.clone().sub(r.origin);
+      const b = n.dot(d);
+      const c = d.dot(d);
+      return (b * d.dot(w) - c * n.dot(w)) / (c - b * b);
+    });
+  }
+
+  /** {move(input), end()} turning each input into a shift along the normal (hologram metres, or null). */
+  mover(onMove, shiftOf) {
     const base = { ...this.slice };
     const nRas = base.axis in AXES ? [0, 1, 2].map((a) => (a === AXES[base.axis] ? 1 : 0)) : base.normal;
-    const normalLocal = this.normal.clone();
     const grabbed = { active: true };
     this.info.grabbed = true;
     return {
-      move: (ray) => {
+      move: (input) => {
         if (!grabbed.active) return;
-        cur.root.updateWorldMatrix(true, false);
-        const toLocal = cur.root.matrixWorld.clone().invert();
-        const a = start.clone().applyMatrix4(toLocal);
-        const b = new THREE.Vector3(...ray.origin.toArray()).applyMatrix4(toLocal);
-        const mm = Math.round(b.sub(a).dot(normalLocal) * 1000); // hologram metres -> RAS mm (the frame's scale)
+        const shift = shiftOf(input);
+        if (shift === null || !Number.isFinite(shift)) return;
+        const mm = Math.round(shift * 1000); // hologram metres -> RAS mm (the frame's scale)
         const moved = base.axis in AXES ? { ...base, at_mm: this.clampAt(base.axis, base.at_mm + mm) }
           : { ...base, point: base.point.map((v, i) => Math.round((v + mm * nRas[i]) * 10) / 10) };
         if (JSON.stringify(moved) !== JSON.stringify(this.slice)) onMove(moved);

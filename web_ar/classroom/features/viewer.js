@@ -31,6 +31,7 @@ const SELECTION = 0xffffff; // the student's own selection (style.css --selectio
 const KEY_TURN = THREE.MathUtils.degToRad(10); // per arrow key press
 const KEY_PAN = 0.06; // of the distance to the target, per Shift + arrow
 const KEY_ZOOM = 0.85; // distance factor per + press
+const SLIDE_HOLD_MS = 350; // a press held this long on the slice plane moves it
 const FRAME_MS = 450; // animated framing (none with reduced motion)
 const TIME_FRAME_MS = 33; // tracer time alone redraws at most ~30 times a second (battery)
 let viewCount = 0;
@@ -632,10 +633,63 @@ export class HologramView {
 
   setupPicking(canvas) {
     let down = null;
+    let press = null; // a press held still on the slice plane: {timer, id, point, drag}
+    const ndc = (e) => {
+      const rect = canvas.getBoundingClientRect();
+      return [((e.clientX - rect.left) / rect.width) * 2 - 1, -((e.clientY - rect.top) / rect.height) * 2 + 1];
+    };
+    const release = () => {
+      if (!press) return;
+      clearTimeout(press.timer);
+      if (press.drag) {
+        press.drag.end();
+        this.controls.enabled = true;
+        canvas.style.cursor = '';
+      }
+      press = null;
+    };
     canvas.addEventListener('pointerdown', (e) => {
       down = { x: e.clientX, y: e.clientY, t: performance.now(), id: e.pointerId };
+      release();
+      if (!e.isPrimary || e.button > 0) return;
+      const onPlane = this.sliceAt(...ndc(e));
+      if (!onPlane) return;
+      // held still for SLIDE_HOLD_MS, the press takes the plane along its normal (a drag at once turns the view)
+      press = { id: e.pointerId, point: onPlane.point, at: ndc(e), drag: null };
+      press.timer = setTimeout(() => {
+        if (!press || !down || down.id !== press.id) return;
+        this.controls.enabled = false; // OrbitControls ignores the moves; its pointerup still ends the gesture
+        canvas.style.cursor = 'grabbing';
+        const raycaster = new THREE.Raycaster();
+        this.camera.updateMatrixWorld();
+        raycaster.setFromCamera(new THREE.Vector2(...press.at), this.camera);
+        const up = new THREE.Vector3().setFromMatrixColumn(this.camera.matrixWorld, 1);
+        press.drag = this.slice.slide(press.point, raycaster.ray, up, (slice) => {
+          this.slice.set(slice);
+          if (this.onSliceMove) this.onSliceMove(slice);
+        });
+      }, SLIDE_HOLD_MS);
     });
+    canvas.addEventListener('pointermove', (e) => {
+      if (!press || press.id !== e.pointerId) return;
+      if (!press.drag) {
+        if (down && Math.hypot(e.clientX - down.x, e.clientY - down.y) > 6) release(); // moved first: it turns the view
+        return;
+      }
+      const raycaster = new THREE.Raycaster();
+      raycaster.setFromCamera(new THREE.Vector2(...ndc(e)), this.camera);
+      press.drag.move(raycaster.ray);
+    });
+    canvas.addEventListener('pointercancel', release);
     canvas.addEventListener('pointerup', (e) => {
+      if (press && press.id === e.pointerId) {
+        const slid = Boolean(press.drag);
+        release();
+        if (slid) {
+          down = null;
+          return;
+        }
+      }
       if (!down || down.id !== e.pointerId || !this.current) return;
       const moved = Math.hypot(e.clientX - down.x, e.clientY - down.y);
       const quick = performance.now() - down.t < 600;

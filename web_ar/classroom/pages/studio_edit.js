@@ -470,6 +470,11 @@ const sliceControls = new SliceControls($('slice-controls'), {
     changed({ hologram: false, render: false });
   },
 });
+viewer.onSliceMove = (slice) => { // the plane dragged in the view: the controls and the step follow
+  sliceControls.setSlice(slice);
+  put(stepPath('slice'), slice);
+  changed({ view: false, hologram: false, render: false }); // the view already shows it
+};
 
 let shownStep = null;
 function showView({ reframe = false } = {}) {
