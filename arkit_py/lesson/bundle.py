@@ -298,6 +298,32 @@ def _check_names_present(src: LessonSource, hid_names: dict[str, set[str]]) -> N
                 raise src.error(("steps", i) + where, f"{name!r} is not in hologram {step['hologram']!r}")
 
 
+def _check_slices_on_scan(src, lesson: dict) -> None:
+    """Refuse a step's slice plane that misses its hologram's CT and PET (it would show nothing)."""
+    from .slicing import AXES
+
+    for i, step in enumerate(lesson["steps"]):
+        cut = step.get("slice")
+        volumes = lesson["holograms"][step["hologram"]].get("volumes")
+        if not cut or not volumes:
+            continue
+        lo = [min(v["ras_min"][a] for v in volumes.values()) for a in range(3)]
+        hi = [max(v["ras_max"][a] for v in volumes.values()) for a in range(3)]
+        if "axis" in cut:
+            a = AXES[cut["axis"]]
+            if not lo[a] <= cut["at_mm"] <= hi[a]:
+                raise src.error(("steps", i, "slice", "at_mm"),
+                                f"the {cut['axis']} plane at {cut['at_mm']:g} mm misses the scan of hologram "
+                                f"{step['hologram']!r} ({'RAS'[a]} from {lo[a]:g} to {hi[a]:g} mm)")
+        else:
+            corners = [[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+            side = [sum((c[k] - cut["point"][k]) * cut["normal"][k] for k in range(3)) for c in corners]
+            if min(side) > 0 or max(side) < 0:
+                raise src.error(("steps", i, "slice", "point"),
+                                f"the plane misses the scan of hologram {step['hologram']!r} "
+                                f"(RAS {lo[0]:g}..{hi[0]:g}, {lo[1]:g}..{hi[1]:g}, {lo[2]:g}..{hi[2]:g} mm)")
+
+
 def build_lesson(folder: str | os.PathLike, out_dir: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None,
                  use_cache: bool = True, thumbnail: bool = True, progress=None) -> BuildResult:
     """Validate ``folder``'s lesson and write ``<out_dir>/<id>.arlesson``."""
@@ -337,6 +363,7 @@ def build_lesson(folder: str | os.PathLike, out_dir: str | os.PathLike, *, cache
             assets[path] = png
             lesson["thumbnail"] = {"path": path, "sha256": digest, "size": len(png), "type": MEDIA_TYPES["png"]}
     _check_names_present(src, names)
+    _check_slices_on_scan(src, lesson)
     check_lesson_json(lesson, display_path(src.path))  # what every reader will check: never build what it refuses
     lesson_bytes = json_bytes(lesson)
     files = {"lesson.json": lesson_bytes, **assets}

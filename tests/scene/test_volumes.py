@@ -187,3 +187,25 @@ def test_ct_numbers_and_pet_values_where_the_organs_are(sliced):
         suv = value * frame["to_display"]
         assert suv == pytest.approx(np.interp(t, node["extras"]["times_s"], node["extras"]["values"]), rel=0.05)
         assert frame["suv_per_bq_ml"] == pytest.approx(frame["to_display"])  # the legend is SUV here
+
+
+@pytest.mark.parametrize("plane, field", [
+    ("{axis: coronal, at_mm: 900}", "steps[0].slice.at_mm"),
+    ("{normal: [0, 0.6, 0.8], point: [0, 0, 3000]}", "steps[0].slice.point"),
+])
+def test_a_plane_that_misses_the_scan_is_refused(sliced, plane, field):
+    """A slice outside its hologram's CT and PET would show nothing: the build names it and
+    writes no bundle (the hologram comes from the fixture's cache)."""
+    from arkit_py.errors import LessonError
+
+    bundle, _, lesson = sliced
+    root = bundle.parent.parent
+    lesson_id = "far-" + field.rsplit(".", 1)[1].replace("_", "-")
+    text = SLICE_LESSON.replace("id: sliced", f"id: {lesson_id}").replace("{axis: coronal, at_mm: 16, blend: 0.5}", plane)
+    assert plane in text and lesson_id in text
+    with pytest.raises(LessonError) as caught:
+        build_test_lesson(root, lesson_id, text)
+    assert caught.value.field == field and "misses the scan" in caught.value.problem, caught.value
+    assert not (root / "dist" / f"{lesson_id}.arlesson").exists()
+    front = max(v["ras_max"][1] for v in lesson["holograms"]["body"]["volumes"].values())
+    assert front < 900
