@@ -284,7 +284,8 @@ def test_in_ar_the_controller_moves_the_plane_along_its_normal(browser, slice_se
     """Under iwer (an emulated Quest 3 in a captured office): the hologram placed on the
     table, the trigger held on the slice plane and the controller moved 2 cm towards the
     viewer moves the coronal plane anteriorly by 2 cm over the hologram's scale, without
-    turning the hologram; the page's controls follow; a long pull stops at the scan's edge."""
+    turning the hologram; the page's controls follow; a select on the plane reads its CT
+    number into the dock; a long pull stops at the scan's edge."""
     from tests.web.test_join_ar import INJECT, ar_state, wait_ar
 
     if not INJECT.is_file():
@@ -309,6 +310,16 @@ def test_in_ar_the_controller_moves_the_plane_along_its_normal(browser, slice_se
         before = page.evaluate("() => window.__arkitClass.hologram.slice.slice.at_mm")
         plane = page.evaluate("() => window.__xrtest.objectInfo('arkit_slice')")
         assert plane and plane["visible"]
+        # a select (a short press) on the plane reads the point there, shown in the dock
+        page.evaluate("() => window.__xrtest.aimAtObject('arkit_slice', 'right', 0.25)")
+        page.evaluate("() => window.__xrtest.waitFrames(2)")
+        page.evaluate("() => window.__xrtest.press('right', 'trigger')")
+        page.wait_for_function("() => !!window.__arkitClass.hologram.probe", timeout=10_000)
+        probe = page.evaluate("() => window.__arkitClass.hologram.probe")
+        assert probe["hu"] is not None and probe["ras_mm"][1] == pytest.approx(before, abs=1.5), probe
+        page.wait_for_function("() => JSON.stringify(window.__arkitXRUI.dock.info || '').includes('HU')", timeout=10_000)
+        assert page.evaluate("() => window.__arkitClass.hologram.slice.slice.at_mm") == before, "a tap does not move it"
+        assert ar_state(page)["turn_deg"] == state["turn_deg"]
         assert page.evaluate("() => window.__xrtest.aimAtObject('arkit_slice', 'right', 0.25)")
         page.evaluate("() => window.__xrtest.waitFrames(2)")
         page.evaluate("() => window.__xrtest.hold('right', 'trigger', 1)")

@@ -314,14 +314,15 @@ def test_quizzes_of_every_kind_an_uploaded_study_and_a_drag(browser, studio_serv
 
 
 def test_a_steps_slice_is_set_in_the_studio_and_shown_on_its_hologram(browser, studio_server):
-    """A hologram with a synthetic CT and PET: the studio's view draws the slice the plane
-    controls set, and the step saves it in lesson.yaml (canonical form)."""
+    """The hologram panel gives the phantom a synthetic CT and PET; then the studio's view
+    draws the slice the plane controls set, and the step saves it in lesson.yaml (canonical
+    form)."""
     from tests.helpers import lesson_yaml
 
     server = studio_server
     text = lesson_yaml("slice-studio", "Slices in the studio", "A fused slice.", """
 holograms:
-  body: {source: "phantom:mird-adult?voxel=8", usdz: false, tracer: fdg, ct: synthetic, pet: synthetic}
+  body: {source: "phantom:mird-adult?voxel=8", usdz: false, tracer: fdg}
 steps:
   - {title: One, narration: First.}
 """)
@@ -331,7 +332,11 @@ steps:
         sign_in(page, server)
         page.goto(f"{server.url}/studio/slice-studio")
         wait_studio(page, "s.ready && s.previewState === 'done' && s.hologram.loaded", BUILD_MS)
-        page.locator("#slice-box").wait_for()
+        assert page.locator("#slice-box").is_hidden(), "no CT or PET: nothing to slice"
+        page.select_option("#holo-ct", "synthetic")
+        page.select_option("#holo-pet", "synthetic")
+        wait_studio(page, "s.previewState === 'done' && s.hologram.loaded", BUILD_MS)
+        page.locator("#slice-box").wait_for(timeout=BUILD_MS)
         assert not studio(page, "s.hologram.slice.shown")
         page.select_option("#slice-plane", "axial")
         wait_studio(page, "s.hologram.slice.shown && s.hologram.slice.slice.axis === 'axial'", 30_000)
@@ -344,6 +349,8 @@ steps:
         saved = saved_source(server, "slice-studio")["steps"][0]["slice"]
         assert saved["axis"] == "axial" and saved["blend"] == 0.2 and saved["ct_window"] == "lung"
         assert isinstance(saved["at_mm"], (int, float))
+        body = saved_source(server, "slice-studio")["holograms"]["body"]
+        assert body["ct"] == "synthetic" and body["pet"] == "synthetic"
         page.select_option("#slice-plane", "")  # off: the step loses its slice
         wait_studio(page, "!s.hologram.slice.shown")
         page.click("#save")

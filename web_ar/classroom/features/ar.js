@@ -29,7 +29,8 @@
 //   dragging with select held turns it; two fingers, or two controllers/hands squeezing,
 //   pinch-scale and twist it.
 // - A select held on what ``options.grab(ray)`` claims (the slice plane) moves it with the
-//   input instead: ``move(ray)`` every frame, ``end()`` on release (no tap, no turn).
+//   input instead: ``move(ray)`` every frame, ``end()`` on release (no turn; a press that
+//   stayed put is a tap, which ``options.probe(ray)`` reads on the plane).
 // - A select (tap, trigger, pinch) on the placed hologram raycasts from that input's target
 //   ray (after ``options.intercept(ray)``, which may claim it for an in-scene button) and
 //   reports the structure under it: ``onSelect(name, display)`` with the structure
@@ -64,9 +65,12 @@ const DEFAULTS = {
   exposeGlobal: true, // window.__arkitAR
   intercept: null, // (ray) => true when a select was for something else (in-scene buttons)
   grab: null, // (ray) => {move(ray), end()} when a held select takes an object along (the slice plane), else null
+  probe: null, // (ray) => true when a select reads a point (on the slice plane) instead of picking
+  kept: null, // () => a filter of raycast hits (those a slice plane keeps), or null
 };
 const INPUT_EVENTS = ['selectstart', 'select', 'selectend', 'squeezestart', 'squeezeend'];
 const HORIZONTAL = Math.cos(THREE.MathUtils.degToRad(25)); // hit normal vs up
+const GRAB_TAP_M = 0.005; // a select held on the plane that moved the hand less than this is a tap
 const DRAG_ANGLE = THREE.MathUtils.degToRad(4); // a held select turns into a drag past this
 const DRAG_SCREEN = 0.03; // tangent units on a touch screen
 const DRAG_MOVE_M = 0.03;
@@ -440,9 +444,11 @@ export function createAR({ renderer, scene, camera, root = null, onSelect = null
         break;
       case 'selectend':
         if (rec.grab) {
+          // a grab that took the plane anywhere is not a tap; a press that stayed put is one
+          const still = rec.start && rec.ray && rec.ray.origin.distanceTo(rec.start.origin) < GRAB_TAP_M;
+          if (!still || (rec.grab.moved && rec.grab.moved())) rec.clicked = false;
           rec.grab.end();
           rec.grab = null;
-          rec.clicked = false; // a grab is not a tap
         }
         if (rec.clicked && !rec.dragging && rec.ray) {
           taps.push({ source, ray: { origin: rec.ray.origin.clone(), direction: rec.ray.direction.clone() }, hit: currentHitFor(rec) });
@@ -689,6 +695,7 @@ export function createAR({ renderer, scene, camera, root = null, onSelect = null
       return;
     }
     if (opts.intercept && t.ray && opts.intercept(t.ray)) return; // an in-scene button
+    if (opts.probe && t.ray && opts.probe(t.ray)) return; // a point read on the slice plane
     const target = borrowed && borrowed.object;
     if (target) {
       arGroup.updateMatrixWorld(true);
@@ -696,9 +703,11 @@ export function createAR({ renderer, scene, camera, root = null, onSelect = null
       raycaster.near = 0;
       raycaster.far = Infinity;
       raycaster.camera = renderer.xr.getCamera();
-      const onHologram = raycaster.intersectObject(target, true).some((h) => h.object.isMesh && shown(h.object));
+      const keep = opts.kept ? opts.kept() : null; // not what a slice plane clips away
+      const onHologram = raycaster.intersectObject(target, true).some((h) => h.object.isMesh && shown(h.object)
+        && (!keep || keep(h)));
       if (onHologram) {
-        const name = pickStructure(raycaster, target, structures);
+        const name = pickStructure(raycaster, target, structures, keep);
         state.lastSelected = name;
         state.lastSelectedDisplay = name && structures.has(name) ? structures.get(name).display : null;
         emit();

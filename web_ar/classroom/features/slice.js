@@ -481,8 +481,12 @@ export class SliceView {
         const mm = Math.round(shift * 1000); // hologram metres -> RAS mm (the frame's scale)
         const moved = base.axis in AXES ? { ...base, at_mm: this.clampAt(base.axis, base.at_mm + mm) }
           : { ...base, point: base.point.map((v, i) => Math.round((v + mm * nRas[i]) * 10) / 10) };
-        if (JSON.stringify(moved) !== JSON.stringify(this.slice)) onMove(moved);
+        if (JSON.stringify(moved) !== JSON.stringify(this.slice)) {
+          grabbed.moved = true;
+          onMove(moved);
+        }
       },
+      moved: () => Boolean(grabbed.moved),
       end: () => {
         grabbed.active = false;
         this.info.grabbed = false;

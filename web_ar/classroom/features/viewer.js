@@ -723,6 +723,23 @@ export class HologramView {
     if (!this.current || !this.slice.info.shown) return null;
     const raycaster = new THREE.Raycaster();
     raycaster.setFromCamera(new THREE.Vector2(x, y), this.camera);
+    return this.sliceHit(raycaster);
+  }
+
+  /**
+   * A select's ray (AR: {origin, direction}, world) on the slice plane: shows what it reads
+   * there and returns true; false when the ray misses the plane or something opaque is in front.
+   */
+  probeRay(ray) {
+    if (!this.current || !this.slice.info.shown) return false;
+    const raycaster = new THREE.Raycaster(new THREE.Vector3(...ray.origin.toArray()),
+      new THREE.Vector3(...ray.direction.toArray()).normalize());
+    const hit = this.sliceHit(raycaster);
+    if (hit) this.showProbe(hit.probe);
+    return Boolean(hit);
+  }
+
+  sliceHit(raycaster) {
     const hit = this.slice.hit(raycaster);
     if (!hit) return null;
     const keep = this.keptHit();

@@ -8,6 +8,7 @@
 import { setAdditive } from '../../lib/look.js';
 import { createAR } from './ar.js';
 import { emit } from './events.js';
+import { probeText } from './slice.js';
 import { $, showStatus } from '../core/common.js';
 
 /**
@@ -48,8 +49,20 @@ export function setupXR(viewer, xrui, { onSelect = () => {}, onFrame = () => {} 
       if (s.error && s.error !== error) emit('arkit:ar-status', { status: 'error', mode: s.mode, error: s.error });
       error = s.error;
     },
-    options: { intercept: (ray) => xrui.intercept(ray), grab: (ray) => viewer.grabSlice(ray) },
+    options: {
+      intercept: (ray) => xrui.intercept(ray),
+      grab: (ray) => viewer.grabSlice(ray),
+      probe: (ray) => viewer.probeRay(ray),
+      kept: () => (viewer.current ? viewer.keptHit() : null),
+    },
   });
+  // a point read on the slice plane shows in the dock, as a structure's details do
+  const probed = viewer.onProbe;
+  viewer.onProbe = (r) => {
+    if (probed) probed(r);
+    if (!ar.state.inSession) return;
+    xrui.setInfo({ title: 'The slice', lines: [probeText(r), r.ras_mm ? `at ${rasText(r.ras_mm)}` : ''].filter(Boolean) });
+  };
   // Each hologram the view loads (a step with another file) is the one placed in AR.
   const loaded = viewer.onLoaded;
   viewer.onLoaded = (view) => {
@@ -72,6 +85,12 @@ export function setupXR(viewer, xrui, { onSelect = () => {}, onFrame = () => {} 
     $('ar-pose').addEventListener('click', () => ar.setPose(ar.state.pose === 'supine' ? 'upright' : 'supine'));
   });
   return ar;
+}
+
+/** A RAS point (mm) as a radiologist says it: "R 12 · P 40 · S 105 mm". */
+function rasText(ras) {
+  const part = (v, pos, neg) => `${v >= 0 ? pos : neg} ${Math.round(Math.abs(v))}`;
+  return `${part(ras[0], 'R', 'L')} · ${part(ras[1], 'A', 'P')} · ${part(ras[2], 'S', 'I')} mm`;
 }
 
 /** The in-scene buttons every page shares (size, pose, leave); true when ``id`` was one. */

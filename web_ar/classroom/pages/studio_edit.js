@@ -699,13 +699,16 @@ function renderHologram() {
       ...uploaded(['volume', 'dicom', 'folder']),
     ], spec.source, set('source')),
   ];
-  if (spec.source && !/^(phantom|sample):/.test(spec.source)) {
+  const study = Boolean(spec.source && !/^(phantom|sample):/.test(spec.source)); // a patient's own files
+  if (study) {
     parts.push(select('Label table', 'holo-labels', 'holograms.labels',
       [['', 'in the file (or numbers only)'], ['totalsegmentator', 'TotalSegmentator'], ...uploaded(['table'])],
       spec.labels, set('labels')));
-    parts.push(select('CT for the body outline', 'holo-ct', 'holograms.ct',
-      [['', 'none'], ...uploaded(['volume', 'dicom', 'folder'])], spec.ct, set('ct')));
   }
+  // the fused slice's CT: made from the body, or (a study) the patient's own, which also gives the body outline
+  parts.push(select(study ? 'CT (body outline and slice)' : 'CT for the slice', 'holo-ct', 'holograms.ct',
+    [['', 'none'], ['synthetic', 'made from the structures (synthetic)'], ...(study ? uploaded(['volume', 'dicom', 'folder']) : [])],
+    spec.ct, set('ct')));
   parts.push(select('Tracer', 'holo-tracer', 'holograms.tracer', [
     ['', 'none (anatomy only)'], ...options.tracers.map((t) => [t.id, `${t.name} (${t.id})`]),
     ...uploaded(['table', 'dicom', 'volume']),
@@ -732,6 +735,11 @@ function renderHologram() {
     hi.addEventListener('change', setWindow);
     parts.push(h('div', { class: 'field' }, h('span', { text: 'Colour window (empty: automatic) ' }),
       h('label', { for: 'holo-window-lo', text: 'from' }), lo, h('label', { for: 'holo-window-hi', text: 'to' }), hi));
+  }
+  if (spec.tracer || spec.pet) {
+    parts.push(select('PET for the slice', 'holo-pet', 'holograms.pet',
+      [['', 'none'], ...(spec.tracer ? [['synthetic', 'from the tracer model (synthetic)']] : []),
+        ...(study ? uploaded(['volume', 'dicom', 'folder']) : [])], spec.pet, set('pet')));
   }
   parts.push(select('Device profile', 'holo-profile', 'holograms.profile',
     options.profiles.map((p) => [p, { phone: 'phone (and Quest)', hololens: 'HoloLens 2', desktop: 'desktop' }[p] || p]),
