@@ -36,6 +36,11 @@ const FRAME_MS = 450; // animated framing (none with reduced motion)
 const TIME_FRAME_MS = 33; // tracer time alone redraws at most ~30 times a second (battery)
 let viewCount = 0;
 
+/** A raycaster along an AR input's ray ({origin, direction}, world; any vector type). */
+function raycasterOf(ray) {
+  return new THREE.Raycaster(new THREE.Vector3(...ray.origin.toArray()), new THREE.Vector3(...ray.direction.toArray()).normalize());
+}
+
 /** Whether the person asked for less motion (prefers-reduced-motion: reduce). */
 export function reducedMotion() {
   return typeof window.matchMedia === 'function' && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
@@ -664,10 +669,7 @@ export class HologramView {
         this.camera.updateMatrixWorld();
         raycaster.setFromCamera(new THREE.Vector2(...press.at), this.camera);
         const up = new THREE.Vector3().setFromMatrixColumn(this.camera.matrixWorld, 1);
-        press.drag = this.slice.slide(press.point, raycaster.ray, up, (slice) => {
-          this.slice.set(slice);
-          if (this.onSliceMove) this.onSliceMove(slice);
-        });
+        press.drag = this.slice.slide(press.point, raycaster.ray, up, (slice) => this.sliceMoved(slice));
       }, SLIDE_HOLD_MS);
     });
     canvas.addEventListener('pointermove', (e) => {
@@ -695,8 +697,7 @@ export class HologramView {
       const quick = performance.now() - down.t < 600;
       down = null;
       if (moved > 6 || !quick) return; // a drag turns the view, not a tap
-      const rect = canvas.getBoundingClientRect();
-      this.pickAt(((e.clientX - rect.left) / rect.width) * 2 - 1, -((e.clientY - rect.top) / rect.height) * 2 + 1, 'tap');
+      this.pickAt(...ndc(e), 'tap');
     });
   }
 
@@ -732,9 +733,7 @@ export class HologramView {
    */
   probeRay(ray) {
     if (!this.current || !this.slice.info.shown) return false;
-    const raycaster = new THREE.Raycaster(new THREE.Vector3(...ray.origin.toArray()),
-      new THREE.Vector3(...ray.direction.toArray()).normalize());
-    const hit = this.sliceHit(raycaster);
+    const hit = this.sliceHit(raycasterOf(ray));
     if (hit) this.showProbe(hit.probe);
     return Boolean(hit);
   }
@@ -786,12 +785,14 @@ export class HologramView {
    */
   grabSlice(ray) {
     if (!this.current || !this.slice.info.shown) return null;
-    const raycaster = new THREE.Raycaster(new THREE.Vector3(...ray.origin.toArray()), new THREE.Vector3(...ray.direction.toArray()));
-    if (!this.slice.hit(raycaster)) return null;
-    return this.slice.grab(ray.origin, (slice) => {
-      this.slice.set(slice);
-      if (this.onSliceMove) this.onSliceMove(slice);
-    });
+    if (!this.slice.hit(raycasterOf(ray))) return null;
+    return this.slice.grab(ray.origin, (slice) => this.sliceMoved(slice));
+  }
+
+  /** The plane moved by hand (a held press or select): shown, and told to ``onSliceMove``. */
+  sliceMoved(slice) {
+    this.slice.set(slice);
+    if (this.onSliceMove) this.onSliceMove(slice);
   }
 
   /** The slice to show (a lesson step's ``slice``, the live state's), or null to take it away. */

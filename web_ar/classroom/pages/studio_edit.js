@@ -464,16 +464,14 @@ function viewLesson() {
 }
 
 // the step's slice plane: written into the step as the controls move (null: no slice)
-const sliceControls = new SliceControls($('slice-controls'), {
-  onChange: (slice) => {
-    put(stepPath('slice'), slice);
-    changed({ hologram: false, render: false });
-  },
-});
-viewer.onSliceMove = (slice) => { // the plane dragged in the view: the controls and the step follow
-  sliceControls.setSlice(slice);
+const writeSlice = (slice, { view }) => {
   put(stepPath('slice'), slice);
-  changed({ view: false, hologram: false, render: false }); // the view already shows it
+  changed({ view, hologram: false, render: false });
+};
+const sliceControls = new SliceControls($('slice-controls'), { onChange: (slice) => writeSlice(slice, { view: true }) });
+viewer.onSliceMove = (slice) => { // the plane dragged in the view (which shows it already): the controls follow
+  sliceControls.setSlice(slice);
+  writeSlice(slice, { view: false });
 };
 
 let shownStep = null;
